@@ -1,0 +1,138 @@
+"""The network: checkpoint layout, attention equivalence, temporal mixing, input checks."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from vda.errors import InputShapeError, NonFiniteOutputError
+from vda.model import ENCODERS, VideoDepthAnything, build_model
+from vda.weights import random_state_dict
+
+MANIFESTS = Path(__file__).parent / "data" / "checkpoint_keys"
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build_model("vits", attention="sdpa", checkpoint="random", seed=3)
+
+
+def frames(t=4, h=42, w=56, seed=0):
+    return torch.randn(1, t, 3, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+def rel_l2(a, b):
+    return ((a - b).norm() / b.norm()).item()
+
+
+@pytest.mark.parametrize("encoder", list(ENCODERS))
+def test_state_dict_matches_official_manifest(encoder):
+    manifest = json.loads((MANIFESTS / f"{encoder}.json").read_text())
+    got = [[k, list(v.shape)] for k, v in VideoDepthAnything(encoder).state_dict().items()]
+    assert got == manifest  # same keys, same order, same shapes
+
+
+def test_random_weights_are_non_trivial():
+    state = random_state_dict("vits", seed=0)
+    for name, value in state.items():
+        if name.endswith("pos_encoder.pe"):
+            continue  # fixed sinusoidal buffer
+        assert torch.count_nonzero(value) == value.numel(), name
+    assert state["head.motion_modules.3.temporal_transformer.proj_out.weight"].abs().mean() > 1e-3
+    assert torch.equal(random_state_dict("vits", seed=0)["pretrained.pos_embed"], state["pretrained.pos_embed"])
+    assert not torch.equal(random_state_dict("vits", seed=1)["pretrained.pos_embed"], state["pretrained.pos_embed"])
+
+
+def test_output_shape_and_dtype(model):
+    with torch.no_grad():
+        depth = model(frames(t=3, h=42, w=70))
+    assert depth.shape == (1, 3, 42, 70)
+    assert depth.dtype == torch.float32
+    assert depth.std() > 0
+
+
+def test_sdpa_and_math_agree(model):
+    x = frames()
+    with torch.no_grad():
+        model.set_attention("sdpa")
+        sdpa = model(x)
+        model.set_attention("math")
+        math = model(x)
+        model.set_attention("sdpa")
+    assert rel_l2(sdpa, math) <= 1e-5
+    assert not torch.equal(sdpa, math)  # really two implementations
+
+
+def test_backend_switch_reaches_every_attention_layer(model):
+    model.set_attention("math")
+    ops = {id(m.attend) for m in model.modules() if hasattr(m, "attend")}
+    assert len(ops) == 1 and model.attention.name == "math"
+    assert sum(1 for m in model.modules() if hasattr(m, "attend")) == 12 + 4 * 2
+    model.set_attention("sdpa")
+
+
+def test_temporal_modules_mix_time(model):
+    x = frames(t=4)
+    y = x.clone()
+    y[:, 0] = torch.randn_like(y[:, 0])
+    with torch.no_grad():
+        a, b = model(x), model(y)
+    # frame 0 changed; the depth of every other frame must change too
+    for t in range(1, 4):
+        assert (a[0, t] - b[0, t]).abs().max() > 1e-3
+
+
+def test_split_api_equals_forward(model):
+    x = frames(t=3)
+    with torch.no_grad():
+        whole = model(x)
+        features = model.encode(x.flatten(0, 1))
+        split = model.decode(features, batch=1, frames=3, patch_hw=(3, 4))
+    assert len(features) == 4 and features[0].shape == (3, 12, 384)
+    assert torch.equal(whole, split)
+
+
+def test_positional_table_at_pretrain_size_is_used_as_is(model):
+    enc = model.pretrained
+    table = enc.interpolate_pos_encoding(1 + 37 * 37, 37, 37, torch.float32)
+    assert torch.equal(table, enc.pos_embed)
+    resized = enc.interpolate_pos_encoding(1 + 3 * 5, 3, 5, torch.float32)
+    assert resized.shape == (1, 16, 384)
+    assert torch.equal(resized[:, 0], enc.pos_embed[:, 0])
+
+
+def test_too_many_frames_refused(model):
+    with pytest.raises(InputShapeError, match="at most 32 frames"):
+        model(torch.zeros(1, 33, 3, 14, 14))
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 3, 43, 56), (1, 2, 3, 42, 50), (2, 3, 42, 56), (1, 2, 1, 42, 56)])
+def test_bad_shapes_refused(model, shape):
+    with pytest.raises(InputShapeError):
+        model(torch.zeros(shape))
+
+
+def test_non_finite_depth_is_reported():
+    model = build_model("vits", checkpoint="random")
+    with torch.no_grad():
+        model.pretrained.norm.weight.fill_(float("nan"))
+        with pytest.raises(NonFiniteOutputError, match="NaN/inf"):
+            model(frames(t=2))
+
+
+def test_fp16_overflow_is_detected_not_returned():
+    model = build_model("vits", checkpoint="random", precision="fp16")
+    with torch.no_grad():
+        model.head.projects[0].weight.mul_(1e6)  # activations far beyond fp16's 65504
+        with pytest.raises(NonFiniteOutputError, match="fp16"):
+            model(frames(t=2))
+
+
+@pytest.mark.parametrize("precision, tolerance", [("bf16", 5e-2), ("fp16", 1e-2)])
+def test_half_precision_close_to_fp32(precision, tolerance):
+    x = frames(t=2)
+    reference = build_model("vits", checkpoint="random")
+    half = build_model("vits", checkpoint="random", precision=precision)
+    with torch.no_grad():
+        assert rel_l2(half(x), reference(x)) < tolerance

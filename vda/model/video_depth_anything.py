@@ -1,0 +1,124 @@
+"""Video Depth Anything: DINOv2 encoder + temporal DPT head."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vda.attention import AttentionOp, check_backend
+from vda.errors import ConfigError, InputShapeError, NonFiniteOutputError
+from vda.model.dinov2 import PATCH_SIZE, DinoVisionTransformer
+from vda.model.dpt import DPTHeadTemporal
+from vda.model.temporal import MAX_FRAMES
+from vda.runtime.precision import Precision, autocast
+
+Features = tuple[torch.Tensor, ...]
+
+
+@dataclass(frozen=True)
+class EncoderSpec:
+    embed_dim: int
+    depth: int
+    num_heads: int
+    layers: tuple[int, ...]
+    features: int
+    out_channels: tuple[int, int, int, int]
+
+
+ENCODERS: dict[str, EncoderSpec] = {
+    "vits": EncoderSpec(384, 12, 6, (2, 5, 8, 11), 64, (48, 96, 192, 384)),
+    "vitb": EncoderSpec(768, 12, 12, (2, 5, 8, 11), 128, (96, 192, 384, 768)),
+    "vitl": EncoderSpec(1024, 24, 16, (4, 11, 17, 23), 256, (256, 512, 1024, 1024)),
+}
+
+
+def encoder_spec(name: str) -> EncoderSpec:
+    try:
+        return ENCODERS[name]
+    except KeyError:
+        raise ConfigError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODERS)}") from None
+
+
+class VideoDepthAnything(nn.Module):
+    """Maps normalised frames [B, T, 3, H, W] (H, W multiples of 14, T <= 32) to depth [B, T, H, W].
+
+    ``precision`` selects autocast inside :meth:`encode` and :meth:`decode`; the output is always float32.
+    """
+
+    def __init__(
+        self,
+        encoder: str = "vits",
+        metric: bool = False,
+        attention: str = "sdpa",
+        sdpa_kernel: str = "auto",
+        precision: Precision | str = Precision.fp32,
+    ) -> None:
+        super().__init__()
+        spec = encoder_spec(encoder)
+        self.encoder_name = encoder
+        self.metric = metric
+        self.precision = Precision(precision)
+        self.intermediate_layers = spec.layers
+        self.attention = AttentionOp(attention, sdpa_kernel)  # shared by every attention layer; no weights
+        self.pretrained = DinoVisionTransformer(spec.embed_dim, spec.depth, spec.num_heads, self.attention)
+        self.head = DPTHeadTemporal(spec.embed_dim, spec.features, list(spec.out_channels), self.attention)
+
+    @property
+    def device(self) -> torch.device:
+        return self.pretrained.pos_embed.device
+
+    @property
+    def attention_name(self) -> str:
+        return self.attention.name
+
+    def set_attention(self, name: str, sdpa_kernel: str = "auto") -> None:
+        """Switch the attention implementation in place (weights untouched)."""
+        check_backend(name, self.device, sdpa_kernel)
+        self.attention.set(name, sdpa_kernel)
+
+    def encode(self, frames: torch.Tensor) -> Features:
+        """Frames [N, 3, H, W] -> four token maps [N, ph*pw, D]; each frame is encoded independently."""
+        check_frames(frames)
+        with autocast(frames.device, self.precision):
+            return self.pretrained.get_intermediate_layers(frames, self.intermediate_layers)
+
+    def decode(self, features: Features, batch: int, frames: int, patch_hw: tuple[int, int]) -> torch.Tensor:
+        """Token maps [B*T, ph*pw, D] (b-major) -> depth [B, T, ph*14, pw*14], float32."""
+        if frames > MAX_FRAMES:
+            raise InputShapeError(f"a window holds at most {MAX_FRAMES} frames, got T={frames}; split the video")
+        height, width = patch_hw[0] * PATCH_SIZE, patch_hw[1] * PATCH_SIZE
+        with autocast(features[0].device, self.precision):
+            depth = self.head(features, frames, patch_hw)  # [B*T, 1, H, W]
+        depth = F.relu(F.interpolate(depth.float(), size=(height, width), mode="bilinear", align_corners=True))
+        depth = depth.squeeze(1).unflatten(0, (batch, frames))  # [B, T, H, W]
+        if not torch.isfinite(depth).all():
+            raise NonFiniteOutputError(
+                f"the network produced NaN/inf depth in {self.precision.value} on {depth.device.type} "
+                "(half-precision overflow); run with precision=fp32 or precision=bf16"
+            )
+        return depth
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 5:
+            raise InputShapeError(f"expected frames [B, T, 3, H, W], got shape {tuple(x.shape)}")
+        b, t = x.shape[:2]
+        if t > MAX_FRAMES:
+            raise InputShapeError(f"a window holds at most {MAX_FRAMES} frames, got T={t}; split the video")
+        features = self.encode(x.flatten(0, 1))
+        return self.decode(features, b, t, (x.shape[-2] // PATCH_SIZE, x.shape[-1] // PATCH_SIZE))
+
+
+def check_frames(frames: torch.Tensor) -> None:
+    if frames.ndim != 4 or frames.shape[1] != 3:
+        raise InputShapeError(f"expected frames [N, 3, H, W], got shape {tuple(frames.shape)}")
+    if not frames.is_floating_point():
+        raise InputShapeError(f"expected normalised float frames, got dtype {frames.dtype}")
+    h, w = frames.shape[-2:]
+    if h % PATCH_SIZE or w % PATCH_SIZE or h == 0 or w == 0:
+        raise InputShapeError(
+            f"frame size {h}x{w} is not a multiple of {PATCH_SIZE}; resize to e.g. "
+            f"{max(1, round(h / PATCH_SIZE)) * PATCH_SIZE}x{max(1, round(w / PATCH_SIZE)) * PATCH_SIZE}"
+        )
