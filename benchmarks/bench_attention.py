@@ -1,0 +1,89 @@
+"""Attention implementations at the shapes the model gives them.
+
+* Encoder self-attention: ``[frames, heads, tokens, 64]`` with tokens = (size/14)^2 + 1 (1370 at 518) and the
+  heads of vits (6), vitb (12) and vitl (16).
+* Temporal attention, at each of the head's four temporal modules: sequences of T = 32 frames (a full window,
+  whatever ``--bench-frames``), 8 heads, batch = the pixels of that feature map (5476 sequences x 8 heads at
+  path_3 for 518), head dim = channels / 8.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vda.attention import make_attention
+from vda.model.temporal import MAX_FRAMES
+from vda.model.video_depth_anything import ENCODERS
+from vda.runtime.device import synchronize
+
+TEMPORAL_HEADS = 8
+ENCODER_HEAD_DIM = 64
+
+
+def pytest_generate_tests(metafunc):
+    settings = metafunc.config.vda_bench
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", settings.attention_backends())
+
+
+def _qkv(batch: int, heads: int, length: int, head_dim: int, settings) -> tuple[torch.Tensor, ...]:
+    generator = torch.Generator().manual_seed(0)
+    return tuple(
+        torch.randn(batch, heads, length, head_dim, generator=generator).to(settings.device, settings.precision.dtype)
+        for _ in range(3)
+    )
+
+
+def _run(benchmark, backend: str, q, k, v, device) -> torch.Tensor:
+    attend = make_attention(backend)
+    scale = q.shape[-1] ** -0.5
+
+    def call():
+        out = attend(q, k, v, scale)
+        synchronize(device)
+        return out
+
+    with torch.inference_mode():
+        return benchmark(call)
+
+
+@pytest.mark.benchmark(group="encoder self-attention")
+@pytest.mark.parametrize("encoder", list(ENCODERS))
+def test_encoder_self_attention(benchmark, bench_settings, backend, encoder):
+    s = bench_settings
+    tokens = s.patches**2 + 1
+    heads = ENCODERS[encoder].num_heads
+    q, k, v = _qkv(s.frames, heads, tokens, ENCODER_HEAD_DIM, s)
+    benchmark.extra_info.update({"shape": [s.frames, heads, tokens, ENCODER_HEAD_DIM], "dtype": str(q.dtype)})
+    out = _run(benchmark, backend, q, k, v, s.device)
+    assert out.shape == q.shape and torch.isfinite(out).all()
+
+
+def temporal_sites(encoder: str, patches: int) -> dict[str, tuple[int, int]]:
+    """Temporal module -> (positions h*w, channels) for a square ``patches`` x ``patches`` grid."""
+    spec = ENCODERS[encoder]
+    half = (patches - 1) // 2 + 1  # Conv2d k3 s2 p1 of layer_4
+    return {
+        "layer_3": (patches**2, spec.out_channels[2]),
+        "layer_4": (half**2, spec.out_channels[3]),
+        "path_4": (patches**2, spec.features),
+        "path_3": ((2 * patches) ** 2, spec.features),
+    }
+
+
+@pytest.mark.benchmark(group="temporal attention")
+@pytest.mark.parametrize("encoder", list(ENCODERS))
+@pytest.mark.parametrize("site", ["layer_3", "layer_4", "path_4", "path_3"])
+def test_temporal_attention(benchmark, bench_settings, backend, encoder, site):
+    s = bench_settings
+    positions, channels = temporal_sites(encoder, s.patches)[site]
+    q, k, v = _qkv(positions, TEMPORAL_HEADS, MAX_FRAMES, channels // TEMPORAL_HEADS, s)
+    benchmark.extra_info.update({"shape": list(q.shape), "dtype": str(q.dtype)})
+    out = _run(benchmark, backend, q, k, v, s.device)
+    assert out.shape == q.shape and torch.isfinite(out).all()
+
+
+def test_temporal_sites_at_518_match_the_network():
+    sites = temporal_sites("vits", 37)
+    assert sites == {"layer_3": (1369, 192), "layer_4": (361, 384), "path_4": (1369, 64), "path_3": (5476, 64)}

@@ -1,0 +1,63 @@
+"""The isolating launcher turns a dead worker process into a result."""
+
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from vda.bench import launcher
+from vda.bench.result import JobResult, Status
+
+CFG = OmegaConf.create({"scenario": {"name": "forward"}, "job": {"isolate": True, "timeout_s": 0}})
+
+
+def fake_worker(returncode: int, log: str = "", result: JobResult | None = None):
+    def run(command, stdout, **kwargs):
+        stdout.write(log)
+        if result is not None:
+            result.to_json(Path(command[-1]))
+        return subprocess.CompletedProcess(command, returncode)
+
+    return run
+
+
+def test_worker_result_is_read_back(monkeypatch, tmp_path):
+    expected = JobResult(metrics={"peak_mem_mb": 12.0}, samples_ms=[1.0])
+    monkeypatch.setattr(launcher.subprocess, "run", fake_worker(0, result=expected))
+    assert launcher.run_isolated(CFG, tmp_path) == expected
+    assert OmegaConf.load(tmp_path / launcher.CONFIG_FILE) == CFG
+
+
+def test_worker_killed_by_sigkill_is_oom(monkeypatch, tmp_path):
+    monkeypatch.setattr(launcher.subprocess, "run", fake_worker(-signal.SIGKILL))
+    result = launcher.run_isolated(CFG, tmp_path)
+    assert result.status is Status.oom
+    assert "out-of-memory killer" in result.reason
+
+
+def test_worker_crash_is_an_error_with_the_log_tail(monkeypatch, tmp_path):
+    log = "".join(f"line {i}\n" for i in range(10)) + "Segmentation fault\n"
+    monkeypatch.setattr(launcher.subprocess, "run", fake_worker(139, log=log))
+    result = launcher.run_isolated(CFG, tmp_path)
+    assert result.status is Status.error
+    assert "status 139" in result.reason and "Segmentation fault" in result.reason
+    assert "line 0" not in result.reason  # only the tail
+    assert str(tmp_path / launcher.LOG_FILE) in result.reason
+
+
+def test_stale_result_of_an_earlier_run_is_not_reused(monkeypatch, tmp_path):
+    JobResult(metrics={"peak_mem_mb": 1.0}).to_json(tmp_path / launcher.RESULT_FILE)
+    monkeypatch.setattr(launcher.subprocess, "run", fake_worker(0))
+    assert launcher.run_isolated(CFG, tmp_path).status is Status.error
+
+
+@pytest.mark.parametrize("isolate", [True, False])
+def test_launch_dispatches_on_job_isolate(monkeypatch, tmp_path, isolate):
+    calls = []
+    monkeypatch.setattr(launcher, "run_isolated", lambda cfg, workdir, timeout: calls.append("isolated") or JobResult())
+    monkeypatch.setattr(launcher, "run_scenario", lambda cfg: calls.append("in-process") or JobResult())
+    cfg = OmegaConf.merge(CFG, {"job": {"isolate": isolate}})
+    launcher.launch(cfg, tmp_path)
+    assert calls == (["isolated"] if isolate else ["in-process"])

@@ -1,0 +1,199 @@
+"""Each scenario logs the dashboard metrics to a temporary MLflow store; failures are recorded, not raised."""
+
+from pathlib import Path
+
+import mlflow
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from mlflow.tracking import MlflowClient
+
+from vda.bench.app import BenchJobFailed, check_single_run, run_job, summary
+from vda.bench.config import register_configs
+from vda.bench.recorder import KIND_TAG, PARENT_TAG, SAMPLES_METRIC
+from vda.bench.result import JobResult, Status, from_exception
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+# One CPU thread: fast and steady on a shared 2-core machine (two threads stall when a core is busy).
+BASE = ["encoder=vits", "device=cpu", "job.isolate=false", "job.threads=1"]
+WINDOW = ["scenario.frames=2", "scenario.height=28", "scenario.width=28"]
+FAST_TIMING = [*WINDOW, "scenario.warmup=1", "scenario.min_runs=3", "scenario.min_time_s=0"]
+LATENCY_METRICS = {
+    "latency_ms_p50",
+    "latency_ms_p90",
+    "latency_ms_p99",
+    "latency_ms_mean",
+    "first_call_s",
+    "throughput_fps",
+    "peak_mem_mb",
+}
+EQUIV_METRICS = {"equiv_max_abs_err", "equiv_rel_l2", "equiv_absrel", "equiv_delta1"}
+ENV_TAGS = {"device", "device_name", "cpu", "torch", "cuda", "xformers", "python"}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """One temporary sqlite store for the module (creating its schema takes seconds)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+@pytest.fixture
+def bench(store):
+    """``bench(*overrides)`` -> (outcome, client): one in-process job recorded in the temporary store."""
+    register_configs()
+    uri = store
+
+    def run(*overrides):
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            cfg = compose("bench", overrides=[*BASE, f"mlflow.tracking_uri={uri}", *overrides])
+        outcome = run_job(cfg)
+        return outcome, MlflowClient(tracking_uri=uri)
+
+    yield run
+    mlflow.set_tracking_uri(None)
+
+
+def test_forward_logs_latency_and_memory_metrics(bench):
+    outcome, client = bench("scenario=forward", *FAST_TIMING)
+    assert outcome.result.status is Status.ok, outcome.result.reason
+    run = client.get_run(outcome.run_id)
+    assert LATENCY_METRICS <= set(run.data.metrics)
+    assert run.data.tags["status"] == "ok"
+    assert run.data.tags[KIND_TAG] == "job"
+    assert ENV_TAGS <= set(run.data.tags)
+    assert run.data.tags["device"] == "cpu"
+    params = run.data.params
+    assert params["encoder.name"] == "vits"
+    assert params["attention.name"] == "sdpa"
+    assert params["model.checkpoint"] == "random"
+    assert (params["scenario.frames"], params["scenario.height"]) == ("2", "28")
+    assert params["precision.resolved"] == "fp32"  # precision=auto on cpu
+    samples = client.get_metric_history(outcome.run_id, SAMPLES_METRIC)
+    assert len(samples) == run.data.metrics["latency_runs"] >= 3
+    m = run.data.metrics
+    assert 0 < m["latency_ms_p50"] <= m["latency_ms_p90"] <= m["latency_ms_p99"]
+    assert m["throughput_fps"] == pytest.approx(2 * 1000.0 / m["latency_ms_mean"], rel=1e-6)
+    assert m["peak_mem_mb"] > 50
+    assert "p50" in summary(outcome)
+
+
+def test_forward_fills_null_sizes_with_the_cpu_default(bench):
+    outcome, client = bench(*FAST_TIMING, "scenario.height=null", "scenario.width=null")
+    assert outcome.result.status is Status.ok, outcome.result.reason
+    params = client.get_run(outcome.run_id).data.params
+    assert (params["scenario.height"], params["scenario.width"]) == ("196", "196")
+
+
+def test_equivalence_logs_one_nested_run_per_implementation(bench):
+    outcome, client = bench("scenario=equivalence", *WINDOW)
+    job = client.get_run(outcome.run_id)
+    assert job.data.tags["status"] == "ok"
+    assert "peak_mem_mb" in job.data.metrics
+    children = client.search_runs([job.info.experiment_id], filter_string=f"tags.`{PARENT_TAG}` = '{outcome.run_id}'")
+    by_name = {run.data.params["attention.name"]: run for run in children}
+    assert set(by_name) == {"sdpa", "math", "xformers"}
+    for name in ("sdpa", "math"):
+        run = by_name[name]
+        assert run.data.tags["status"] == "ok"
+        assert run.data.tags[KIND_TAG] == "implementation"
+        assert EQUIV_METRICS <= set(run.data.metrics)
+    assert by_name["sdpa"].data.metrics["equiv_rel_l2"] < 1e-5
+    assert by_name["math"].data.metrics["equiv_max_abs_err"] == 0.0  # the reference itself in fp32
+    assert by_name["sdpa"].data.metrics["equiv_delta1"] == 1.0
+    xformers = by_name["xformers"].data.tags
+    assert xformers["status"] == "unavailable"
+    assert "xformers" in xformers["status_reason"]
+
+
+def test_equivalence_at_bf16_measures_the_precision_loss(bench):
+    outcome, client = bench("scenario=equivalence", *WINDOW, "precision=bf16", "scenario.implementations=[math]")
+    (child,) = outcome.result.children
+    assert child.status is Status.ok
+    assert 1e-4 < child.metrics["equiv_rel_l2"] < 0.2
+    assert child.name == "math bf16 vs math fp32"
+
+
+PIPELINE = [
+    "scenario=pipeline",
+    "scenario.clip_frames=6",
+    "scenario.clip_height=28",
+    "scenario.clip_width=42",
+    "scenario.input_size=28",
+    "scenario.vis=false",
+]
+STAGES = {"decode", "preprocess", "encoder", "head", "align", "write"}
+
+
+def test_pipeline_logs_throughput_and_stage_split(bench):
+    outcome, client = bench(*PIPELINE)
+    assert outcome.result.status is Status.ok, outcome.result.reason
+    run = client.get_run(outcome.run_id)
+    m = run.data.metrics
+    assert {"throughput_fps", "first_call_s", "peak_mem_mb"} <= set(m)
+    assert {f"stage_s_{stage}" for stage in STAGES} <= set(m)
+    assert m["pipeline_frames"] == 6
+    assert m["throughput_fps"] == pytest.approx(6 / m["pipeline_s_mean"], rel=1e-6)
+    assert sum(m[f"stage_frac_{stage}"] for stage in STAGES) == pytest.approx(1.0)
+    assert m["stage_s_encoder"] > 0 and m["stage_s_head"] > 0
+    assert run.data.params["video.size"] == "42x28"
+    assert "seconds per stage" in summary(outcome)
+
+
+def test_pipeline_missing_input_is_an_error_result(bench, tmp_path):
+    outcome, client = bench(*PIPELINE, f"scenario.input={tmp_path / 'missing.mp4'}")
+    assert outcome.result.status is Status.error
+    assert "missing.mp4" in client.get_run(outcome.run_id).data.tags["status_reason"]
+
+
+def test_unavailable_attention_is_recorded_not_raised(bench):
+    outcome, client = bench("attention=xformers", *FAST_TIMING)
+    assert outcome.result.status is Status.unavailable
+    run = client.get_run(outcome.run_id)
+    assert run.data.tags["status"] == "unavailable"
+    assert "xformers" in run.data.tags["status_reason"]
+    assert run.info.status == "FINISHED"
+    with pytest.raises(BenchJobFailed, match="unavailable"):
+        check_single_run(outcome)
+
+
+def test_unavailable_device_is_recorded(bench):
+    outcome, client = bench("device=cuda", *FAST_TIMING)
+    assert outcome.result.status is Status.unavailable
+    tags = client.get_run(outcome.run_id).data.tags
+    assert tags["device"] == "cuda"
+    assert "cuda" in tags["status_reason"]
+
+
+def test_isolated_job_gives_the_same_metrics_and_honours_timeout(bench):
+    outcome, client = bench("job.isolate=true", *FAST_TIMING)
+    assert outcome.result.status is Status.ok, outcome.result.reason
+    assert LATENCY_METRICS <= set(client.get_run(outcome.run_id).data.metrics)
+    outcome, client = bench(*WINDOW, "job.isolate=true", "job.timeout_s=0.01")
+    assert outcome.result.status is Status.error
+    assert "timed out" in outcome.result.reason
+    assert client.get_run(outcome.run_id).info.status == "FAILED"
+
+
+@pytest.mark.parametrize(
+    "exc, status",
+    [
+        (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), Status.oom),
+        (RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)"), Status.oom),
+        (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1 bytes"), Status.oom),
+        (MemoryError(), Status.oom),
+        (ValueError("bad\nsecond line"), Status.error),
+    ],
+)
+def test_exceptions_map_to_statuses(exc, status):
+    result = from_exception(exc)
+    assert result.status is status
+    assert "\n" not in result.reason
+
+
+def test_result_round_trips_through_json(tmp_path):
+    child = JobResult(Status.unavailable, "no xformers", name="xformers fp32 vs math fp32")
+    result = JobResult(
+        metrics={"peak_mem_mb": 1.5}, params={"scenario.frames": 8}, samples_ms=[1.0, 2.0], children=[child]
+    )
+    result.to_json(tmp_path / "r.json")
+    assert JobResult.from_json(tmp_path / "r.json") == result

@@ -1,0 +1,63 @@
+"""The real entry point: a two-job multirun is one parent run with two nested runs; a failed single run exits 2."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from mlflow.tracking import MlflowClient
+
+from vda.bench.recorder import KIND_TAG, PARENT_TAG
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = [
+    "device=cpu",
+    "job.threads=1",
+    "scenario.frames=2",
+    "scenario.height=28",
+    "scenario.width=28",
+    "scenario.warmup=1",
+    "scenario.min_runs=2",
+    "scenario.min_time_s=0",
+]
+
+
+def run_bench(tmp_path, *args):
+    return subprocess.run(
+        [sys.executable, "run_bench.py", *args, f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}", *TINY],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_two_job_multirun_nests_jobs_under_one_parent(tmp_path):
+    proc = run_bench(tmp_path, "-m", "attention=sdpa,xformers", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("vda-bench")
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if r.data.tags.get(KIND_TAG) == "sweep"]
+    assert len(parents) == 1
+    parent = parents[0]
+    assert parent.info.status == "FINISHED"
+    jobs = [r for r in runs if r.data.tags.get(PARENT_TAG) == parent.info.run_id]
+    assert len(jobs) == 2 == len(runs) - 1
+    status = {r.data.params["attention.name"]: r.data.tags["status"] for r in jobs}
+    assert status == {"sdpa": "ok", "xformers": "unavailable"}
+    assert parent.data.tags["jobs.ok"] == "1"
+    assert parent.data.tags["jobs.unavailable"] == "1"
+    # each job ran in its own process, with its own log next to its Hydra output
+    assert len(list((tmp_path / "sweep").glob("*/job_worker.log"))) == 2
+
+
+def test_single_unavailable_job_is_recorded_and_exits_with_one_line(tmp_path):
+    proc = run_bench(tmp_path, "attention=xformers", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert "unavailable" in errors[0] and "xformers" in errors[0] and "MLflow run" in errors[0]
+    assert "Traceback" not in proc.stderr
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("vda-bench").experiment_id])
+    assert run.data.tags["status"] == "unavailable"

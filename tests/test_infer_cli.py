@@ -1,0 +1,149 @@
+"""``run_infer.py`` through a real subprocess: bad inputs, a happy path with MLflow, multirun over inputs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import mlflow
+import numpy as np
+import pytest
+from conftest import synthetic_frames, write_video
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "run_infer.py"
+
+
+def run_cli(cwd: Path, *overrides: str, checkpoint: Path | str, multirun: bool = False) -> subprocess.CompletedProcess:
+    args = [sys.executable, str(SCRIPT), *(["-m"] if multirun else [])]
+    args += [
+        *overrides,
+        "device=cpu",
+        f"model.checkpoint={checkpoint}",
+        "infer.input_size=28",
+        f"mlflow.tracking_uri=sqlite:///{cwd / 'mlflow.db'}",
+        "mlflow.experiment=cli-test",
+        f"hydra.run.dir={cwd / 'hydra'}",
+        f"hydra.sweep.dir={cwd / 'hydra'}",
+    ]
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> None:
+    assert proc.returncode == 2, proc.stderr + proc.stdout
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def audio_only(path: Path) -> Path:
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("aac", rate=16000)
+        stream.layout = "mono"
+        for index in range(8):
+            frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+            frame.sample_rate = 16000
+            frame.pts = index * 1024
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def undecodable(path: Path) -> Path:
+    """A Matroska file whose video stream holds only garbage packets."""
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("mjpeg", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuvj420p"
+        container.start_encoding()
+        for index in range(3):
+            packet = av.Packet(b"\x00" * 256)
+            packet.stream = stream
+            packet.pts = packet.dts = index
+            packet.time_base = stream.time_base
+            container.mux(packet)
+    return path
+
+
+@pytest.mark.parametrize("case", ["missing", "not_a_video", "audio_only", "no_frames"])
+def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, random_checkpoint, case):
+    if case == "missing":
+        video, words = tmp_path / "nowhere.mp4", ("does not exist", "nowhere.mp4")
+    elif case == "not_a_video":
+        video = tmp_path / "notes.mp4"
+        video.write_text("this is text, not a video\n" * 20)
+        words = ("cannot read", "notes.mp4")
+    elif case == "audio_only":
+        video, words = audio_only(tmp_path / "sound.m4a"), ("no video stream", "sound.m4a")
+    else:
+        video, words = undecodable(tmp_path / "broken.mkv"), ("no decodable frame", "broken.mkv")
+    out = tmp_path / "out"
+    proc = run_cli(tmp_path, f"input={video}", f"output_dir={out}", checkpoint=random_checkpoint)
+    assert_one_line_error(proc, *words)
+    assert not out.exists()
+    assert not (tmp_path / "mlflow.db").exists()  # rejected before any run was started
+
+
+def test_unwritable_output_dir(tmp_path, random_checkpoint):
+    video = write_video(tmp_path / "ok.mp4", synthetic_frames(3))
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the output directory should go")
+    proc = run_cli(tmp_path, f"input={video}", f"output_dir={blocker / 'out'}", checkpoint=random_checkpoint)
+    assert_one_line_error(proc, "output directory", "blocker")
+    assert blocker.read_text().startswith("a file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "hydra", "ok.mp4"]
+
+
+def test_happy_path_writes_outputs_and_an_mlflow_run(tmp_path, random_checkpoint):
+    video = write_video(tmp_path / "street.mp4", synthetic_frames(26), fps=Fraction(25))
+    out = tmp_path / "out"
+    proc = run_cli(tmp_path, f"input={video}", f"output_dir={out}", "output.src=true", checkpoint=random_checkpoint)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "26 frames" in proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["street_depths.npz", "street_src.mp4", "street_vis.mp4"]
+    saved = np.load(out / "street_depths.npz")
+    assert saved["depths"].shape == (26, 48, 64) and saved["depths"].dtype == np.float32
+    assert float(saved["fps"]) == 25.0
+    with av.open(str(out / "street_vis.mp4")) as container:
+        stream = container.streams.video[0]
+        assert stream.average_rate == 25 and stream.codec_context.name == "h264"
+        assert len(list(container.decode(stream))) == 26
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("cli-test")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
+    assert params["input"] == str(video) and params["encoder.name"] == "vits"
+    assert params["infer.input_size"] == "28" and params["output.src"] == "True"
+    assert metrics["frames"] == 26 and metrics["fps"] > 0 and metrics["seconds"] > 0
+    for stage in ("decode", "preprocess", "encoder", "head", "align", "write"):
+        assert metrics[f"seconds_{stage}"] > 0
+    assert metrics["peak_memory_mb"] > 0 and metrics["encoded_frames"] == 26
+    assert tags["weights"] == str(random_checkpoint)
+    assert tags["attention"] == "sdpa" and tags["precision"] == "fp32" and tags["encoder"] == "vits"
+    assert tags["torch"] and tags["device_name"]
+    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["street_vis.mp4"]
+
+
+def test_multirun_over_inputs(tmp_path):
+    first = write_video(tmp_path / "a.mp4", synthetic_frames(4, seed=1))
+    second = write_video(tmp_path / "b.mp4", synthetic_frames(6, seed=2))
+    out = tmp_path / "out"
+    proc = run_cli(
+        tmp_path, f"input={first},{second}", f"output_dir={out}", "output.vis=false", checkpoint="random", multirun=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["a_depths.npz", "b_depths.npz"]
+    assert np.load(out / "a_depths.npz")["depths"].shape[0] == 4
+    assert np.load(out / "b_depths.npz")["depths"].shape[0] == 6
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("cli-test").experiment_id])
+    assert sorted(r.data.params["input"] for r in runs) == [str(first), str(second)]
+    assert all(r.data.tags["weights"] == "random" and r.info.status == "FINISHED" for r in runs)

@@ -1,0 +1,62 @@
+"""``equivalence``: the same input and weights through each attention implementation, at the chosen precision,
+against the reference ``math`` in fp32.
+
+The job's result holds one child per implementation (recorded as nested MLflow runs with the ``equiv_*``
+metrics); an implementation that cannot run here is a child with status ``unavailable`` and the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from vda.bench.equivalence import compare
+from vda.bench.result import JobResult, Status, from_exception
+from vda.bench.scenarios.common import build_for, random_window, shape_params, window_shape
+from vda.model import VideoDepthAnything
+from vda.runtime.memory import MemoryTracker
+from vda.runtime.precision import Precision
+
+REFERENCE = ("math", Precision.fp32)
+
+
+def _against_reference(
+    model: VideoDepthAnything, name: str, sdpa_kernel: str, x: torch.Tensor, reference: torch.Tensor
+) -> JobResult:
+    label = f"{name} {model.precision.value} vs {REFERENCE[0]} {REFERENCE[1].value}"
+    params = {"attention.name": name, "attention.sdpa_kernel": sdpa_kernel}
+    try:
+        model.set_attention(name, sdpa_kernel)
+        depth = model(x)
+    except Exception as exc:  # recorded as the child's status; the other implementations still run
+        failed = from_exception(exc)
+        failed.name, failed.params = label, params
+        return failed
+    return JobResult(name=label, metrics=compare(depth, reference).metrics(), params=params)
+
+
+def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
+    scenario = cfg.scenario
+    shape = window_shape(scenario, device)
+    x = random_window(shape, int(scenario.input_seed), device)
+    with torch.inference_mode(), MemoryTracker(device) as memory:
+        reference_model = build_for(cfg, device, REFERENCE[1], attention=REFERENCE[0])
+        reference = reference_model(x).cpu()
+        if precision is REFERENCE[1]:
+            model = reference_model
+        else:
+            model = build_for(cfg, device, precision, attention=REFERENCE[0])
+            model.load_state_dict(reference_model.state_dict())
+        children = [
+            _against_reference(model, name, cfg.attention.sdpa_kernel, x, reference)
+            for name in scenario.implementations
+        ]
+    summary = ", ".join(f"{child.params['attention.name']}: {child.status.value}" for child in children)
+    return JobResult(
+        status=Status.ok,
+        reason=summary,
+        metrics={"peak_mem_mb": memory.peak_mb, **{f"mem_{k}": v for k, v in memory.details.items()}},
+        params=shape_params(shape),
+        children=children,
+    )

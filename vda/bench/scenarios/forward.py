@@ -1,0 +1,49 @@
+"""``forward``: latency, throughput and peak memory of ``model(x)`` on one window ``[B, T, 3, H, W]``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from vda.bench.result import JobResult
+from vda.bench.scenarios.common import build_for, random_window, shape_params, window_shape
+from vda.runtime.memory import MemoryTracker
+from vda.runtime.precision import Precision
+from vda.runtime.timing import LatencyTracker, time_first_call
+
+
+def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
+    scenario = cfg.scenario
+    shape = window_shape(scenario, device)
+    x = random_window(shape, int(scenario.input_seed), device)
+    tracker = LatencyTracker(
+        device=device,
+        warmup=int(scenario.warmup),
+        min_runs=int(scenario.min_runs),
+        min_time_s=float(scenario.min_time_s),
+        max_runs=int(scenario.max_runs),
+    )
+    with torch.inference_mode(), MemoryTracker(device) as memory:
+
+        def load_and_first_forward():
+            model = build_for(cfg, device, precision)
+            model(x)
+            return model
+
+        model, first_call_s = time_first_call(load_and_first_forward, device)
+        stats = tracker.measure(lambda: model(x))
+    frames_per_call = shape[0] * shape[1]
+    metrics = {
+        "latency_ms_p50": stats.p50,
+        "latency_ms_p90": stats.p90,
+        "latency_ms_p99": stats.p99,
+        "latency_ms_mean": stats.mean,
+        "latency_ms_std": stats.std,
+        "latency_runs": float(stats.count),
+        "first_call_s": first_call_s,
+        "throughput_fps": stats.throughput(frames_per_call),
+        "peak_mem_mb": memory.peak_mb,
+        **{f"mem_{name}": value for name, value in memory.details.items()},
+    }
+    return JobResult(metrics=metrics, params=shape_params(shape), samples_ms=list(stats.samples_ms))

@@ -1,0 +1,29 @@
+"""Entry point of an isolated job: ``python -m vda.bench.worker CONFIG.yaml RESULT.json``.
+
+Reads the job's resolved config, runs the scenario in this fresh process and writes the result as JSON.
+It only measures; the parent process records the result in MLflow.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from vda.bench.scenarios import run_scenario
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        sys.stderr.write("usage: python -m vda.bench.worker CONFIG.yaml RESULT.json\n")
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = OmegaConf.load(argv[0])
+    run_scenario(cfg).to_json(Path(argv[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,62 @@
+"""Top-level schema of ``run_infer.py`` (registered in Hydra's ConfigStore as ``base_infer``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+from vda.config import (
+    AttentionConfig,
+    DeviceConfig,
+    EncoderConfig,
+    MlflowConfig,
+    ModelConfig,
+    PrecisionConfig,
+)
+
+
+@dataclass
+class InferSettings:
+    # Network input size (the short side, rounded to a multiple of 14; reduced for frames wider than 16:9).
+    input_size: int = 518
+    # Downscale frames whose long side exceeds this (even sides kept); -1: decode at full size.
+    max_res: int = 1280
+    # Process at most this many frames (after target_fps); -1: all.
+    max_len: int = -1
+    # Keep every round(source_fps / target_fps)-th frame; -1: every frame.
+    target_fps: float = -1.0
+    # Reuse encoder features of carried-over keyframes and padding copies (same numbers, less work).
+    feature_cache: bool = True
+
+
+@dataclass
+class OutputConfig:
+    npz: bool = True  # {stem}_depths.npz: depths [N, H, W] float32, fps
+    vis: bool = True  # {stem}_vis.mp4: colour-mapped preview
+    src: bool = False  # {stem}_src.mp4: the decoded frames the depth belongs to
+    grayscale: bool = False  # preview in grayscale instead of inferno
+    png16: bool = False  # {stem}_depths_png16/000000.png ... + scale.json
+    progress: bool = True  # progress bar on stderr
+
+
+@dataclass
+class InferConfig:
+    input: str = MISSING
+    output_dir: str = "outputs"
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    precision: PrecisionConfig = field(default_factory=PrecisionConfig)
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    infer: InferSettings = field(default_factory=InferSettings)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+
+
+def register_configs() -> None:
+    ConfigStore.instance().store(name="base_infer", node=InferConfig)
+
+
+__all__ = ["InferConfig", "InferSettings", "OutputConfig", "register_configs"]

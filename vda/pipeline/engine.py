@@ -1,0 +1,165 @@
+"""The offline windowed algorithm, streaming, with an encoder-feature cache.
+
+:class:`WindowedDepth` consumes decoded frames lazily and yields depth maps as soon as they are final,
+so memory is bounded by a couple of windows whatever the video length. It reproduces the offline
+algorithm exactly (same windows, keyframe carry-over, padding, alignment and blending) while encoding
+each decoded frame once: the encoder sees frames independently, so the features of the carried-over
+keyframe slots and of the padding copies are taken from a small per-frame cache instead of being
+recomputed. With ``feature_cache=False`` every window slot goes through the encoder, as in the original
+implementation (kept as the baseline of ``benchmarks/bench_pipeline.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vda.errors import VideoError
+from vda.pipeline.align import WindowAligner
+from vda.pipeline.preprocess import Preprocessor
+from vda.pipeline.windows import KEYFRAMES, STRIDE, WINDOW, window_slots
+from vda.runtime.timing import StageTimes
+
+logger = logging.getLogger(__name__)
+
+
+class RowBank:
+    """Per-frame rows (encoder features, or preprocessed inputs) keyed by decoded-frame index.
+
+    Rows live in one tuple of tensors ``[rows, ...]``; :meth:`retain` drops every frame the next window
+    cannot need.
+    """
+
+    def __init__(self) -> None:
+        self.index: dict[int, int] = {}
+        self.tensors: Optional[tuple[torch.Tensor, ...]] = None
+
+    def __contains__(self, key: int) -> bool:
+        return key in self.index
+
+    def add(self, keys: Sequence[int], tensors: Sequence[torch.Tensor]) -> None:
+        if self.tensors is None:
+            base, self.tensors = 0, tuple(tensors)
+        else:
+            base = self.tensors[0].shape[0]
+            self.tensors = tuple(torch.cat([old, new]) for old, new in zip(self.tensors, tensors, strict=True))
+        for offset, key in enumerate(keys):
+            self.index[key] = base + offset
+
+    def gather(self, keys: Sequence[int]) -> tuple[torch.Tensor, ...]:
+        rows = torch.tensor([self.index[k] for k in keys], device=self.tensors[0].device)
+        return tuple(t.index_select(0, rows) for t in self.tensors)
+
+    def retain(self, keys: Iterable[int]) -> None:
+        keep = sorted(set(keys))
+        self.tensors = self.gather(keep)
+        self.index = {key: row for row, key in enumerate(keep)}
+
+
+@dataclass
+class EngineStats:
+    frames: int = 0  # decoded frames
+    windows: int = 0
+    encoded_frames: int = 0  # frames that went through the encoder
+
+
+class WindowedDepth:
+    """Streaming offline algorithm over ``model`` (a :class:`~vda.model.VideoDepthAnything`).
+
+    ``run(frames)`` takes RGB ``uint8`` frames ``[H, W, 3]`` and yields float32 depth maps ``[k, H, W]`` on
+    the model's device, in frame order, at the decoded frame size; exactly one map per input frame.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        input_size: int = 518,
+        feature_cache: bool = True,
+        times: Optional[StageTimes] = None,
+    ) -> None:
+        self.model = model
+        self.input_size = input_size
+        self.feature_cache = feature_cache
+        self.times = times if times is not None else StageTimes()
+        self.stats = EngineStats()
+        self.preprocessor: Optional[Preprocessor] = None
+
+    def _new_rows(self, frames: list[np.ndarray]) -> tuple[torch.Tensor, ...]:
+        with self.times.stage("preprocess"):
+            x = self.preprocessor(frames)
+        if not self.feature_cache:
+            return (x,)
+        with self.times.stage("encoder"), torch.inference_mode():
+            features = self.model.encode(x)
+        self.stats.encoded_frames += len(frames)
+        return features
+
+    def _window_depth(self, content: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        if self.feature_cache:
+            features = content
+        else:
+            with self.times.stage("encoder"), torch.inference_mode():
+                features = self.model.encode(content[0])
+            self.stats.encoded_frames += WINDOW
+        with self.times.stage("head"), torch.inference_mode():
+            return self.model.decode(features, batch=1, frames=WINDOW, patch_hw=self.preprocessor.patch_hw)[0]
+
+    def _to_frame_size(self, depth: torch.Tensor, frame_hw: tuple[int, int]) -> torch.Tensor:
+        return F.interpolate(depth.unsqueeze(1), size=frame_hw, mode="bilinear", align_corners=True).squeeze(1)
+
+    def run(self, frames: Iterable[np.ndarray]) -> Iterator[torch.Tensor]:
+        self.stats = EngineStats()
+        source = iter(frames)
+        aligner = WindowAligner(metric=self.model.metric)
+        bank = RowBank()
+        pending: list[np.ndarray] = []  # decoded, not yet in the bank
+        decoded, emitted, eof = 0, 0, False
+        start, previous = 0, None
+        frame_hw: Optional[tuple[int, int]] = None
+        while True:
+            while not eof and decoded < start + WINDOW:
+                frame = next(source, None)
+                if frame is None:
+                    eof = True
+                    break
+                if frame_hw is None:
+                    frame_hw = frame.shape[:2]
+                    self.preprocessor = Preprocessor(frame_hw, self.input_size, self.model.device)
+                    logger.info(
+                        "frames %dx%d -> network input %dx%d", frame_hw[1], frame_hw[0], *self.preprocessor.size[::-1]
+                    )
+                pending.append(frame)
+                decoded += 1
+            if decoded == 0:
+                raise VideoError("the video produced no decodable frame")
+            if start >= decoded:
+                break
+            previous = window_slots(start, previous)
+            sources = [min(index, decoded - 1) for index in previous]  # padding copies -> last frame
+            if pending:
+                bank.add(range(decoded - len(pending), decoded), self._new_rows(pending))
+                pending = []
+            depth = self._window_depth(bank.gather(sources))
+            with self.times.stage("align"), torch.inference_mode():
+                final = aligner.push(self._to_frame_size(depth, frame_hw))
+            if eof:
+                final = final[: decoded - emitted]
+            emitted += len(final)
+            self.stats.windows += 1
+            yield final
+            bank.retain([sources[k] for k in KEYFRAMES] + ([decoded - 1] if eof else []))
+            start += STRIDE
+        self.stats.frames = decoded
+        tail = aligner.finish()[: decoded - emitted]
+        emitted += len(tail)
+        if emitted != decoded:
+            raise RuntimeError(f"internal error: {emitted} depth maps for {decoded} frames")
+        yield tail
+
+
+__all__ = ["EngineStats", "RowBank", "WindowedDepth"]

@@ -1,0 +1,161 @@
+"""Output files of an inference run, written so that none appears before it is complete.
+
+* :class:`Staging` hands out hidden temporary names in the output directory and renames them all to their
+  final names in :meth:`Staging.commit` (or deletes them all in :meth:`Staging.abort`).
+* :class:`DepthStore` appends depth maps to a raw float32 file as windows complete (memory stays flat),
+  keeps the running min/max, reads the maps back in chunks for the second pass, and assembles the
+  ``.npz`` by streaming the raw file into the zip entry.
+* :func:`write_preview` and :func:`write_png16` are the second-pass writers.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+import zipfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from vda.errors import OutputError
+from vda.video.writer import VideoWriter, colorize, encode_png16, inferno_lut
+
+logger = logging.getLogger(__name__)
+
+COPY_CHUNK_BYTES = 16 << 20
+PNG16_MAX = 65535
+
+
+def check_output_dir(path: str | os.PathLike) -> Path:
+    """Create ``path`` if needed and prove it is writable by creating and deleting a file in it."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot create output directory {path} ({exc.strerror or exc}); pick a writable output_dir="
+        ) from None
+    probe_file = path / f".vda-write-test-{os.getpid()}"
+    try:
+        probe_file.write_bytes(b"")
+        probe_file.unlink()
+    except OSError as exc:
+        raise OutputError(
+            f"output directory {path} is not writable ({exc.strerror or exc}); pick a writable output_dir="
+        ) from None
+    return path
+
+
+class Staging:
+    """Temporary names for outputs, renamed together on success, removed together on failure."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._pending: list[tuple[Path, Path]] = []  # (temporary, final)
+
+    def path(self, name: str) -> Path:
+        """Temporary path for the output ``name`` (hidden, same suffix, same directory)."""
+        final = self.directory / name
+        suffix = Path(name).suffix
+        tmp = self.directory / f".{name[: len(name) - len(suffix)]}.partial-{os.getpid()}{suffix}"
+        self._pending.append((tmp, final))
+        return tmp
+
+    def commit(self) -> list[Path]:
+        done = []
+        for tmp, final in self._pending:
+            if final.is_dir():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            done.append(final)
+        self._pending = []
+        return done
+
+    def abort(self) -> None:
+        for tmp, _ in self._pending:
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
+        self._pending = []
+
+
+class DepthStore:
+    """Depth maps ``[H, W]`` float32 appended to a raw scratch file, read back in chunks."""
+
+    def __init__(self, path: Path, height: int, width: int) -> None:
+        self.path = path
+        self.height, self.width = height, width
+        self.count = 0
+        self.min = float("inf")
+        self.max = float("-inf")
+        self._file = open(path, "wb")
+
+    def append(self, maps: np.ndarray) -> None:
+        if maps.shape[1:] != (self.height, self.width) or maps.dtype != np.float32:
+            raise ValueError(f"expected float32 maps [k, {self.height}, {self.width}], got {maps.dtype} {maps.shape}")
+        if len(maps) == 0:
+            return
+        self._file.write(np.ascontiguousarray(maps).tobytes())
+        self.count += len(maps)
+        self.min = min(self.min, float(maps.min()))
+        self.max = max(self.max, float(maps.max()))
+
+    def close(self) -> None:
+        self._file.close()
+
+    def chunks(self, frames_per_chunk: int = 16) -> Iterator[np.ndarray]:
+        """The stored maps, ``frames_per_chunk`` at a time, read from disk (plain reads, not a memory map,
+        so the pages read do not add up in the resident set)."""
+        per_chunk = frames_per_chunk * self.height * self.width
+        with open(self.path, "rb") as raw:
+            for _ in range(0, self.count, frames_per_chunk):
+                chunk = np.fromfile(raw, dtype=np.float32, count=per_chunk)
+                yield chunk.reshape(-1, self.height, self.width)
+
+    def write_npz(self, path: Path, fps: Fraction) -> None:
+        """An ``np.load``-able ``.npz`` with ``depths`` [N, H, W] float32 and ``fps``, streamed from disk."""
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+            "fortran_order": False,
+            "shape": (self.count, self.height, self.width),
+        }
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            with archive.open("depths.npy", "w", force_zip64=True) as entry, open(self.path, "rb") as raw:
+                np.lib.format.write_array_header_1_0(entry, header)
+                shutil.copyfileobj(raw, entry, COPY_CHUNK_BYTES)
+            fps_bytes = io.BytesIO()
+            np.save(fps_bytes, np.float64(fps))
+            archive.writestr("fps.npy", fps_bytes.getvalue())
+
+
+def write_preview(store: DepthStore, path: Path, fps: Fraction, grayscale: bool) -> None:
+    """Colour-mapped (inferno) or grayscale preview, normalised by the global min and max of the depth."""
+    lut = None if grayscale else inferno_lut()
+    with VideoWriter(path, store.width, store.height, fps) as writer:
+        for chunk in store.chunks():
+            for image in colorize(chunk, store.min, store.max, lut):
+                writer.write(image)
+
+
+def write_png16(store: DepthStore, directory: Path, unit: str) -> float:
+    """One 16-bit PNG per frame (``000000.png``...) plus ``scale.json``; depth = value * scale."""
+    directory.mkdir()
+    scale = store.max / PNG16_MAX if store.max > 0 else 1.0
+    index = 0
+    for chunk in store.chunks():
+        values = np.clip(np.rint(chunk / scale), 0, PNG16_MAX).astype(np.uint16)
+        for image in values:
+            (directory / f"{index:06d}.png").write_bytes(encode_png16(image))
+            index += 1
+    meta = {"scale": scale, "offset": 0.0, "formula": "depth = png_value * scale", "unit": unit, "frames": index}
+    (directory / "scale.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return scale
+
+
+__all__ = ["DepthStore", "Staging", "check_output_dir", "write_png16", "write_preview"]

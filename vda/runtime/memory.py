@@ -1,0 +1,134 @@
+"""Peak memory of a region of code, per device.
+
+``with MemoryTracker(device) as mem: ...`` then ``mem.peak_mb`` (MiB) is the headline figure:
+
+* cuda: peak bytes allocated by tensors (``torch.cuda.max_memory_allocated``, counters reset on entry);
+  the caching allocator's peak reserved bytes are reported too;
+* mps: peak of ``torch.mps.current_allocated_memory()`` sampled in a background thread (MPS has no
+  peak counter), plus the driver's allocated bytes;
+* cpu: peak resident set size of the process, sampled in a background thread and corrected with
+  ``ru_maxrss`` when the process-lifetime maximum was reached inside the region (it catches spikes
+  between samples).
+
+Host RSS is sampled on every device, since host memory matters on GPU machines too. Peaks are absolute
+(the process's footprint, weights included); ``increase_mb`` is the rise over the value at entry.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from typing import Optional
+
+import psutil
+import torch
+
+from vda.runtime.device import synchronize
+
+logger = logging.getLogger(__name__)
+
+MIB = 1024.0 * 1024.0
+
+
+def ru_maxrss_mb() -> Optional[float]:
+    """Process-lifetime peak RSS from ``getrusage`` (kilobytes on Linux, bytes on macOS); None on Windows."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    value = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return value / MIB if sys.platform == "darwin" else value / 1024.0
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / MIB
+
+
+class _Sampler(threading.Thread):
+    """Calls each probe every ``interval_s`` and keeps the maximum of each."""
+
+    def __init__(self, probes: dict, interval_s: float) -> None:
+        super().__init__(name="vda-memory-sampler", daemon=True)
+        self.probes = probes
+        self.interval_s = interval_s
+        self.peaks = {name: probe() for name, probe in probes.items()}
+        self._stop_event = threading.Event()
+
+    def sample(self) -> None:
+        for name, probe in self.probes.items():
+            self.peaks[name] = max(self.peaks[name], probe())
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval_s):
+            self.sample()
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+        self.sample()
+
+
+class MemoryTracker:
+    """Context manager measuring peak memory on ``device`` (see the module docstring)."""
+
+    def __init__(self, device: torch.device | str = "cpu", interval_s: float = 0.005) -> None:
+        self.device = torch.device(device)
+        self.interval_s = interval_s
+        self.peak_mb: float = float("nan")
+        self.baseline_mb: float = float("nan")
+        self.details: dict[str, float] = {}
+        self._sampler: Optional[_Sampler] = None
+        self._ru_start: Optional[float] = None
+
+    def _probes(self) -> dict:
+        probes = {"rss": rss_mb}
+        if self.device.type == "mps":
+            probes["mps_allocated"] = lambda: torch.mps.current_allocated_memory() / MIB
+            probes["mps_driver"] = lambda: torch.mps.driver_allocated_memory() / MIB
+        return probes
+
+    def __enter__(self) -> "MemoryTracker":
+        synchronize(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.baseline_mb = torch.cuda.memory_allocated(self.device) / MIB
+        self._ru_start = ru_maxrss_mb()
+        self._sampler = _Sampler(self._probes(), self.interval_s)
+        self._sampler.start()
+        if self.device.type == "mps":
+            self.baseline_mb = self._sampler.peaks["mps_allocated"]
+        elif self.device.type != "cuda":
+            self.baseline_mb = self._sampler.peaks["rss"]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        synchronize(self.device)
+        self._sampler.stop()
+        peaks = self._sampler.peaks
+        details = {"rss_peak_mb": peaks["rss"]}
+        ru_end = ru_maxrss_mb()
+        # The lifetime maximum moved inside the region: it is this region's peak, spikes included. (A child
+        # process starts with its parent's maximum on Linux, so ru_maxrss alone can say nothing about a region.)
+        if ru_end is not None and self._ru_start is not None and ru_end > self._ru_start:
+            details["rss_peak_mb"] = max(peaks["rss"], ru_end)
+        if self.device.type == "cuda":
+            details["cuda_peak_allocated_mb"] = torch.cuda.max_memory_allocated(self.device) / MIB
+            details["cuda_peak_reserved_mb"] = torch.cuda.max_memory_reserved(self.device) / MIB
+            self.peak_mb = details["cuda_peak_allocated_mb"]
+        elif self.device.type == "mps":
+            details["mps_peak_allocated_mb"] = peaks["mps_allocated"]
+            details["mps_peak_driver_mb"] = peaks["mps_driver"]
+            self.peak_mb = details["mps_peak_allocated_mb"]
+        else:
+            self.peak_mb = details["rss_peak_mb"]
+        self.details = details
+        logger.debug("peak memory on %s: %.1f MiB (%s)", self.device, self.peak_mb, details)
+
+    @property
+    def increase_mb(self) -> float:
+        """Peak minus the value at entry."""
+        return self.peak_mb - self.baseline_mb
+
+
+__all__ = ["MemoryTracker", "ru_maxrss_mb", "rss_mb"]

@@ -1,0 +1,184 @@
+"""Latency measurement that respects asynchronous devices.
+
+* :class:`DeviceTimer` times one call: CUDA events on cuda, ``torch.mps.synchronize`` around a wall clock on
+  mps, ``time.perf_counter`` on cpu.
+* :class:`LatencyTracker` runs warm-up calls, then repeats until both a minimum count and a minimum time are
+  reached, and keeps every raw sample.
+* :func:`time_first_call` times the cold path (model load + first forward) on its own.
+* :class:`StageTimes` accumulates seconds per named stage (decode, encoder, head, ...) for a pipeline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Optional, TypeVar
+
+import numpy as np
+import torch
+
+from vda.runtime.device import synchronize
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Summary of latency samples in milliseconds (percentiles with linear interpolation)."""
+
+    samples_ms: tuple[float, ...]
+    p50: float
+    p90: float
+    p99: float
+    mean: float
+    std: float
+
+    @property
+    def count(self) -> int:
+        return len(self.samples_ms)
+
+    @property
+    def total_s(self) -> float:
+        return sum(self.samples_ms) / 1000.0
+
+    @classmethod
+    def from_samples(cls, samples_ms: list[float] | tuple[float, ...]) -> "LatencyStats":
+        if not samples_ms:
+            raise ValueError("no latency samples to summarise")
+        values = np.asarray(samples_ms, dtype=np.float64)
+        p50, p90, p99 = np.percentile(values, [50, 90, 99])
+        return cls(
+            samples_ms=tuple(float(v) for v in values),
+            p50=float(p50),
+            p90=float(p90),
+            p99=float(p99),
+            mean=float(values.mean()),
+            std=float(values.std()),
+        )
+
+    def throughput(self, items_per_call: int) -> float:
+        """Items (e.g. frames) per second over all timed calls."""
+        return items_per_call * self.count / self.total_s if self.total_s > 0 else math.inf
+
+
+class DeviceTimer:
+    """Time one region on ``device``; ``elapsed_ms`` is set on exit.
+
+    On cuda the region is bracketed by CUDA events (device time of the queued work, read after
+    synchronising the end event); on mps the device is synchronised before and after a wall clock;
+    on cpu the wall clock is enough.
+    """
+
+    def __init__(self, device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        self.elapsed_ms: float = math.nan
+        self._start_event = self._end_event = None
+        self._t0 = 0.0
+
+    def __enter__(self) -> "DeviceTimer":
+        if self.device.type == "cuda":
+            self._start_event = torch.cuda.Event(enable_timing=True)
+            self._end_event = torch.cuda.Event(enable_timing=True)
+            self._start_event.record()
+        else:
+            synchronize(self.device)
+            self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            self._end_event.record()
+            self._end_event.synchronize()
+            self.elapsed_ms = float(self._start_event.elapsed_time(self._end_event))
+        else:
+            synchronize(self.device)
+            self.elapsed_ms = (time.perf_counter() - self._t0) * 1000.0
+
+
+@dataclass
+class LatencyTracker:
+    """Warm up, then call ``fn`` until ``min_runs`` calls *and* ``min_time_s`` seconds are reached.
+
+    ``max_runs`` caps very fast functions (0 = no cap); it never cuts below ``min_runs``.
+    """
+
+    device: torch.device | str = "cpu"
+    warmup: int = 2
+    min_runs: int = 10
+    min_time_s: float = 1.0
+    max_runs: int = 0
+
+    def measure(self, fn: Callable[[], object]) -> LatencyStats:
+        device = torch.device(self.device)
+        for _ in range(self.warmup):
+            fn()
+        synchronize(device)
+        samples: list[float] = []
+        started = time.perf_counter()
+        while True:
+            with DeviceTimer(device) as timer:
+                fn()
+            samples.append(timer.elapsed_ms)
+            enough = len(samples) >= self.min_runs and time.perf_counter() - started >= self.min_time_s
+            capped = self.max_runs > 0 and len(samples) >= max(self.max_runs, self.min_runs)
+            if enough or capped:
+                break
+        stats = LatencyStats.from_samples(samples)
+        logger.debug("latency over %d runs: p50 %.3f ms, mean %.3f ms", stats.count, stats.p50, stats.mean)
+        return stats
+
+
+def time_first_call(fn: Callable[[], T], device: torch.device | str) -> tuple[T, float]:
+    """Run ``fn`` once and return ``(result, seconds)``, wall clock, synchronised at the end.
+
+    Meant for the cold path (building/loading a model and its first forward), which includes host work
+    that device events would not see.
+    """
+    device = torch.device(device)
+    synchronize(device)
+    t0 = time.perf_counter()
+    result = fn()
+    synchronize(device)
+    return result, time.perf_counter() - t0
+
+
+@dataclass
+class StageTimes:
+    """Seconds per named stage, accumulated over many calls.
+
+    With a ``device`` the device is synchronised at the end of each stage so that asynchronous work is
+    charged to the stage that queued it (at the cost of serialising host and device).
+    """
+
+    device: Optional[torch.device] = None
+    seconds: dict[str, float] = field(default_factory=dict)
+    calls: dict[str, int] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            if self.device is not None:
+                synchronize(self.device)
+            self.add(name, time.perf_counter() - t0)
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        self.calls[name] = self.calls.get(name, 0) + 1
+
+    @property
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(self.seconds)
+
+
+__all__ = ["DeviceTimer", "LatencyStats", "LatencyTracker", "StageTimes", "time_first_call"]
