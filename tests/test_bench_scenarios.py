@@ -75,6 +75,8 @@ def test_forward_logs_latency_and_memory_metrics(bench):
     assert m["throughput_fps"] == pytest.approx(2 * 1000.0 / m["latency_ms_mean"], rel=1e-6)
     assert m["peak_mem_mb"] > 50
     assert "p50" in summary(outcome)
+    logged = client.download_artifacts(outcome.run_id, "config.yaml")
+    assert "sdpa_kernel: auto" in Path(logged).read_text()  # the resolved config travels with the run
 
 
 def test_forward_fills_null_sizes_with_the_cpu_default(bench):

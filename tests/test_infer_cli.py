@@ -129,7 +129,10 @@ def test_happy_path_writes_outputs_and_an_mlflow_run(tmp_path, random_checkpoint
     assert tags["weights"] == str(random_checkpoint)
     assert tags["attention"] == "sdpa" and tags["precision"] == "fp32" and tags["encoder"] == "vits"
     assert tags["torch"] and tags["device_name"]
-    assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["street_vis.mp4"]
+    assert sorted(a.path for a in client.list_artifacts(run.info.run_id)) == ["config.yaml", "street_vis.mp4"]
+    logged = Path(client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))).read_text()
+    assert f"input: {video}" in logged and "checkpoint: " in logged
+    assert not (tmp_path / "mlruns").exists()  # artifacts live beside the store, not in the working directory
 
 
 def test_multirun_over_inputs(tmp_path):

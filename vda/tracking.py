@@ -32,12 +32,26 @@ def default_tracking_uri() -> str:
     return f"sqlite:///{(launch_dir() / 'mlflow.db').resolve()}"
 
 
+def artifact_location(tracking_uri: str) -> str | None:
+    """Artifacts of a local sqlite store go beside the database (``mlartifacts/``), not into ``./mlruns``."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None  # a tracking server chooses its own artifact store
+    return (Path(tracking_uri[len(prefix) :]).resolve().parent / "mlartifacts").as_uri()
+
+
 def configure(cfg: MlflowConfig | Any) -> str:
     """Point MLflow at the configured store and experiment; returns the tracking URI used."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     uri = cfg.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri()
     mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(cfg.experiment) is None:
+        try:
+            mlflow.create_experiment(cfg.experiment, artifact_location=artifact_location(uri))
+        except MlflowException:  # created meanwhile by a parallel job
+            pass
     mlflow.set_experiment(cfg.experiment)
     return uri
 
@@ -45,6 +59,13 @@ def configure(cfg: MlflowConfig | Any) -> str:
 def config_params(cfg: Any) -> dict[str, str]:
     """Flattened resolved config as MLflow params (values cut to MLflow's length limit)."""
     return {k: str(v)[:MAX_PARAM_LENGTH] for k, v in flatten(to_plain_dict(cfg)).items()}
+
+
+def config_yaml(cfg: Any) -> str:
+    """The resolved config as YAML, logged as the ``config.yaml`` artifact of every run."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(OmegaConf.create(to_plain_dict(cfg)))
 
 
 def git_commit() -> str | None:

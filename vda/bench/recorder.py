@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 from vda.bench.result import JobResult, Status
 from vda.config import to_plain_dict
-from vda.tracking import MAX_PARAM_LENGTH, config_params
+from vda.tracking import MAX_PARAM_LENGTH, config_params, config_yaml
 
 PARENT_TAG = "mlflow.parentRunId"
 KIND_TAG = "vda.kind"
@@ -100,6 +100,7 @@ def record_job(cfg: Any, result: JobResult, parent_run_id: Optional[str] = None)
     scenario = str(to_plain_dict(cfg)["scenario"]["name"])
     tags = {KIND_TAG: "job", SCENARIO_TAG: scenario}
     run_id = write_run(client, experiment, job_name(cfg, result), result, params, tags, parent_run_id)
+    client.log_text(run_id, config_yaml(cfg), "config.yaml")
     for child in result.children:
         child.tags = result.tags
         child_params = {**params, **{key: str(value) for key, value in child.params.items()}}

@@ -44,7 +44,7 @@ class OutputConfig:
 @dataclass
 class InferConfig:
     input: str = MISSING
-    output_dir: str = "outputs"
+    output_dir: str = "depth"
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     device: DeviceConfig = field(default_factory=DeviceConfig)
     precision: PrecisionConfig = field(default_factory=PrecisionConfig)

@@ -220,6 +220,7 @@ def _log_to_mlflow(cfg: Any, result: InferResult, device: torch.device, model: t
     }
     with mlflow.start_run(run_name=result.input.stem) as run:
         mlflow.log_params(tracking.config_params(cfg))
+        mlflow.log_text(tracking.config_yaml(cfg), "config.yaml")
         mlflow.set_tags(tags)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         for path in result.outputs:
