@@ -360,3 +360,25 @@ def test_unusable_mlflow_store_fails_before_the_model_is_built(tmp_path, random_
     monkeypatch.setattr(vda.model, "build_model", lambda **kw: pytest.fail("model built before the store was checked"))
     with pytest.raises(ConfigError, match="nosuchscheme://store"):
         run_inference(compose_infer(overrides))
+
+
+def test_too_little_disk_space_fails_before_the_model_is_built(tmp_path, random_checkpoint, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    import vda.model
+    from vda.errors import OutputError
+
+    video = write_video(tmp_path / "d.mp4", synthetic_frames(30, 48, 64))
+    usage = namedtuple("usage", "total used free")
+    # 30 maps of 48x64 float32 = 368,640 bytes; with the npz twice that
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 500_000, 500_000))
+    monkeypatch.setattr(vda.model, "build_model", lambda **kw: pytest.fail("model built before the disk was checked"))
+    out = tmp_path / "out"
+    with pytest.raises(OutputError, match=r"needs ~0\.0 GiB \(scratch file \+ npz\).*output\.npz=false"):
+        run_inference(compose_infer(infer_overrides(video, out, random_checkpoint)))
+    assert list(out.iterdir()) == []
+    # without the npz the scratch file alone fits
+    monkeypatch.setattr(vda.model, "build_model", lambda **kw: pytest.fail("reached the model: disk check passed"))
+    with pytest.raises(pytest.fail.Exception, match="disk check passed"):
+        run_inference(compose_infer(infer_overrides(video, out, random_checkpoint, "output.npz=false")))

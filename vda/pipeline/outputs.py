@@ -51,6 +51,26 @@ def check_output_dir(path: str | os.PathLike) -> Path:
     return path
 
 
+def depth_bytes(frames: int, height: int, width: int) -> int:
+    """Size of ``frames`` float32 depth maps."""
+    return frames * height * width * np.dtype(np.float32).itemsize
+
+
+def check_disk_space(directory: Path, frames: int | None, height: int, width: int, npz: bool) -> None:
+    """Refuse up front a run whose depth cannot fit: the scratch file, plus the ``.npz`` built from it."""
+    if frames is None:
+        return
+    need = depth_bytes(frames, height, width) * (2 if npz else 1)
+    free = shutil.disk_usage(directory).free
+    if need > free:
+        gib = 1 << 30
+        raise OutputError(
+            f"{directory} has {free / gib:.1f} GiB free but the depth of ~{frames} frames at {width}x{height} needs "
+            f"~{need / gib:.1f} GiB (scratch file{' + npz' if npz else ''}); free space, pick another output_dir=, "
+            "lower infer.max_res= or infer.max_len=, or set output.npz=false"
+        )
+
+
 class Staging:
     """Temporary names for outputs, renamed together on success, removed together on failure."""
 

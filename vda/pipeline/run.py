@@ -26,6 +26,7 @@ from vda.pipeline.engine import EngineStats, WindowedDepth
 from vda.pipeline.outputs import (
     DepthStore,
     Staging,
+    check_disk_space,
     check_output_dir,
     write_png16,
     write_preview,
@@ -239,6 +240,7 @@ def run_inference(cfg: Any) -> InferResult:
         max_len=cfg.infer.max_len,
     )
     output_dir = check_output_dir(_resolve_path(cfg.output_dir))
+    check_disk_space(output_dir, info.estimated_frames, info.height, info.width, cfg.output.npz)
     device = resolve_device(_name(cfg.device.name))
     precision = resolve_precision(_name(cfg.precision.name), device)
     check_backend(_name(cfg.attention.name), device, _name(cfg.attention.sdpa_kernel))
