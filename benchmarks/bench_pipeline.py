@@ -12,6 +12,10 @@ Not a test. Two measurements:
 Clips are synthetic (generated with PyAV) unless ``--video`` is given; weights are seeded random
 (speed does not depend on weight values).
 
+The same comparison runs under pytest-benchmark as ``test_pipeline_feature_cache[cache|no-cache]`` on a small
+two-window clip at ``--bench-size`` (group "pipeline feature cache"), so it is smoke-run in CI and can be saved
+and compared like the other suites.
+
     python benchmarks/bench_pipeline.py                      # defaults: 640x360, 66 frames, input 196
     python benchmarks/bench_pipeline.py --video clip.mp4 --input-size 518 --device cuda
 """
@@ -30,6 +34,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 import torch
 
 from vda.model import build_model
@@ -71,6 +76,25 @@ def time_engine(
     stages = {k: round(v, 4) for k, v in engine.times.seconds.items()}
     stages["encoded_frames"] = engine.stats.encoded_frames
     return seconds, torch.cat(chunks).numpy(), stages
+
+
+@pytest.fixture(scope="module")
+def decoded_clip(tmp_path_factory) -> list[np.ndarray]:
+    """34 decoded frames: two windows, the second carrying keyframes and padding copies."""
+    clip = synthetic_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", 34, 96, 64)
+    return list(VideoReader(probe(clip)))
+
+
+@pytest.mark.benchmark(group="pipeline feature cache")
+@pytest.mark.parametrize("feature_cache", [True, False], ids=["cache", "no-cache"])
+def test_pipeline_feature_cache(benchmark, bench_settings, decoded_clip, feature_cache):
+    s = bench_settings
+    model = build_model(s.encoders[0], device=s.device, precision=s.precision.value, checkpoint="random")
+    seconds, depth, stages = benchmark.pedantic(
+        time_engine, args=(model, decoded_clip, s.size, feature_cache), rounds=3, iterations=1
+    )
+    assert depth.shape == (34, 64, 96) and np.isfinite(depth).all()
+    assert stages["encoded_frames"] == (34 if feature_cache else 2 * 32)
 
 
 def cache_speedup(args, clip: Path) -> dict:
