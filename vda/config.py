@@ -9,7 +9,7 @@ The top-level schemas live next to their entry points: :mod:`vda.pipeline.config
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
@@ -113,7 +113,6 @@ __all__ = [
     "ModelConfig",
     "PrecisionConfig",
     "SdpaKernel",
-    
     "flatten",
     "to_plain_dict",
 ]

@@ -26,11 +26,12 @@ def scale_shift(prediction: torch.Tensor, target: torch.Tensor) -> tuple[float, 
     dp = p - p_mean
     var = (dp * dp).sum()
     cov = (dp * (q - q_mean)).sum()
-    var_f = float(var)
+    # One device-to-host copy for the four scalars (one sync per window, not four).
+    var_f, cov_f, p_mean_f, q_mean_f = torch.stack([var, cov, p_mean, q_mean]).tolist()
     if var_f == 0.0:
         return 1.0, 0.0
-    scale = float(cov) / var_f
-    return scale, float(q_mean) - scale * float(p_mean)
+    scale = cov_f / var_f
+    return scale, q_mean_f - scale * p_mean_f
 
 
 def blend_weights(device: torch.device) -> torch.Tensor:

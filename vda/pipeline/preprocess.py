@@ -44,7 +44,6 @@ class Preprocessor:
     """Turns decoded RGB frames into normalised network input ``[N, 3, h, w]`` on ``device``."""
 
     def __init__(self, frame_hw: tuple[int, int], input_size: int, device: torch.device) -> None:
-        self.frame_hw = frame_hw
         self.size = network_size(frame_hw[0], frame_hw[1], input_size)
         self.device = device
         self.mean = torch.tensor(MEAN, dtype=torch.float32, device=device).view(1, 3, 1, 1)

@@ -66,7 +66,8 @@ def _name(value: Any) -> str:
     return value.value if isinstance(value, enum.Enum) else str(value)
 
 
-def _resolve_path(value: str) -> Path:
+def resolve_path(value: Any) -> Path:
+    """``value`` with ``~`` expanded; a relative path is taken from the launch directory (not Hydra's run dir)."""
     path = Path(os.path.expanduser(str(value)))
     return path if path.is_absolute() else launch_dir() / path
 
@@ -234,12 +235,12 @@ def run_inference(cfg: Any) -> InferResult:
     """The whole command: check inputs, build the model, process the video, track the run."""
     check_config(cfg)
     info = probe(
-        _resolve_path(cfg.input),
+        resolve_path(cfg.input),
         max_res=cfg.infer.max_res,
         target_fps=cfg.infer.target_fps,
         max_len=cfg.infer.max_len,
     )
-    output_dir = check_output_dir(_resolve_path(cfg.output_dir))
+    output_dir = check_output_dir(resolve_path(cfg.output_dir))
     check_disk_space(output_dir, info.estimated_frames, info.height, info.width, cfg.output.npz)
     device = resolve_device(_name(cfg.device.name))
     precision = resolve_precision(_name(cfg.precision.name), device)
@@ -279,4 +280,4 @@ def run_inference(cfg: Any) -> InferResult:
     return result
 
 
-__all__ = ["InferResult", "check_config", "output_names", "process_video", "run_inference"]
+__all__ = ["InferResult", "check_config", "output_names", "process_video", "resolve_path", "run_inference"]

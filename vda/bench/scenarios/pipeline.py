@@ -20,11 +20,10 @@ from omegaconf import OmegaConf
 from vda.bench.result import JobResult
 from vda.bench.scenarios.common import build_for
 from vda.errors import ConfigError
-from vda.pipeline.run import STAGES, InferResult, process_video
+from vda.pipeline.run import STAGES, InferResult, process_video, resolve_path
 from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
 from vda.runtime.timing import time_first_call
-from vda.tracking import launch_dir
 from vda.video import VideoWriter, probe
 
 REFERENCE_INPUT_SIZE = 518
@@ -75,8 +74,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     workdir = Path(tempfile.mkdtemp(prefix="vda-bench-pipeline-"))
     try:
         if scenario.input:
-            path = Path(str(scenario.input)).expanduser()
-            path = path if path.is_absolute() else launch_dir() / path
+            path = resolve_path(scenario.input)
         else:
             path = synthetic_clip(
                 workdir / "clip.mp4",
