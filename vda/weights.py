@@ -96,11 +96,7 @@ def _init_tensor(name: str, shape: torch.Size, generator: torch.Generator) -> to
         return 0.02 * noise + 0.01  # biases: small but non-zero
     if leaf in {"cls_token", "pos_embed", "mask_token"}:
         return 0.02 * noise
-    if "ConvTranspose" in name:
-        fan_in = shape[0]
-    else:
-        fan_in = math.prod(shape[1:])
-    return noise * (1.0 / math.sqrt(fan_in))
+    return noise * (1.0 / math.sqrt(math.prod(shape[1:])))
 
 
 def random_state_dict(encoder: str = "vits", metric: bool = False, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -108,9 +104,10 @@ def random_state_dict(encoder: str = "vits", metric: bool = False, seed: int = 0
 
     Depth from these weights is meaningless; they exist for tests and speed/equivalence benchmarks.
     """
-    template = VideoDepthAnything(encoder, metric=metric).state_dict()
+    model = VideoDepthAnything(encoder, metric=metric)
+    template = model.state_dict()
+    buffers = {name for name, _ in model.named_buffers()}
     generator = torch.Generator().manual_seed(seed)
-    buffers = {name for name, _ in VideoDepthAnything(encoder, metric=metric).named_buffers()}
     state = {}
     for name, value in template.items():
         if name in buffers:  # the sinusoidal tables are fixed, not learned

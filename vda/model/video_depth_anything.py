@@ -87,8 +87,7 @@ class VideoDepthAnything(nn.Module):
 
     def decode(self, features: Features, batch: int, frames: int, patch_hw: tuple[int, int]) -> torch.Tensor:
         """Token maps [B*T, ph*pw, D] (b-major) -> depth [B, T, ph*14, pw*14], float32."""
-        if frames > MAX_FRAMES:
-            raise InputShapeError(f"a window holds at most {MAX_FRAMES} frames, got T={frames}; split the video")
+        check_window_length(frames)
         height, width = patch_hw[0] * PATCH_SIZE, patch_hw[1] * PATCH_SIZE
         with autocast(features[0].device, self.precision):
             depth = self.head(features, frames, patch_hw)  # [B*T, 1, H, W]
@@ -105,10 +104,14 @@ class VideoDepthAnything(nn.Module):
         if x.ndim != 5:
             raise InputShapeError(f"expected frames [B, T, 3, H, W], got shape {tuple(x.shape)}")
         b, t = x.shape[:2]
-        if t > MAX_FRAMES:
-            raise InputShapeError(f"a window holds at most {MAX_FRAMES} frames, got T={t}; split the video")
+        check_window_length(t)  # before the encoder does any work
         features = self.encode(x.flatten(0, 1))
         return self.decode(features, b, t, (x.shape[-2] // PATCH_SIZE, x.shape[-1] // PATCH_SIZE))
+
+
+def check_window_length(frames: int) -> None:
+    if frames > MAX_FRAMES:
+        raise InputShapeError(f"a window holds at most {MAX_FRAMES} frames, got T={frames}; split the video")
 
 
 def check_frames(frames: torch.Tensor) -> None:

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-PATCH = 14
+from vda.model.dinov2 import PATCH_SIZE as PATCH
+
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
 MAX_ASPECT = 1.78
