@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vda.attention import make_attention
+from vda.attention import AttentionOp
 from vda.model.temporal import MAX_FRAMES
 from vda.model.video_depth_anything import ENCODERS
 from vda.runtime.device import synchronize
@@ -36,7 +36,7 @@ def _qkv(batch: int, heads: int, length: int, head_dim: int, settings) -> tuple[
 
 
 def _run(benchmark, backend: str, q, k, v, device) -> torch.Tensor:
-    attend = make_attention(backend)
+    attend = AttentionOp(backend)
     scale = q.shape[-1] ** -0.5
 
     def call():
@@ -53,7 +53,7 @@ def _run(benchmark, backend: str, q, k, v, device) -> torch.Tensor:
 def test_encoder_self_attention(benchmark, bench_settings, backend, encoder):
     s = bench_settings
     tokens = s.patches**2 + 1
-    heads = ENCODERS[encoder].num_heads
+    heads = ENCODERS.get(encoder).num_heads
     q, k, v = _qkv(s.frames, heads, tokens, ENCODER_HEAD_DIM, s)
     benchmark.extra_info.update({"shape": [s.frames, heads, tokens, ENCODER_HEAD_DIM], "dtype": str(q.dtype)})
     out = _run(benchmark, backend, q, k, v, s.device)
@@ -62,7 +62,7 @@ def test_encoder_self_attention(benchmark, bench_settings, backend, encoder):
 
 def temporal_sites(encoder: str, patches: int) -> dict[str, tuple[int, int]]:
     """Temporal module -> (positions h*w, channels) for a square ``patches`` x ``patches`` grid."""
-    spec = ENCODERS[encoder]
+    spec = ENCODERS.get(encoder)
     half = (patches - 1) // 2 + 1  # Conv2d k3 s2 p1 of layer_4
     return {
         "layer_3": (patches**2, spec.out_channels[2]),

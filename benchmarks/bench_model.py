@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vda.model import build_model
+from vda import build_model
 from vda.runtime.device import synchronize
 
 _MODELS: dict[str, torch.nn.Module] = {}

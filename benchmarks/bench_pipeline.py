@@ -29,39 +29,19 @@ import subprocess
 import sys
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
 
-from vda.model import build_model
+from vda import build_model
 from vda.pipeline import WindowedDepth
 from vda.runtime.device import resolve_device, synchronize
 from vda.video import VideoReader, probe
+from vda.video.synthetic import synthetic_clip
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def synthetic_clip(path: Path, frames: int, width: int, height: int, fps: int = 30) -> Path:
-    """Moving colour patterns, H.264, written frame by frame (no whole clip in memory)."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "ultrafast"}
-        for t in range(frames):
-            r = 127 + 100 * np.sin((x + 4 * t) / 23.0)
-            g = 127 + 100 * np.cos((y - 3 * t) / 17.0)
-            b = 127 + 80 * np.sin((x + y + 2 * t) / 31.0)
-            image = np.clip(np.stack([r, g, b], axis=-1), 0, 255).astype(np.uint8)
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = t
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
 
 
 def time_engine(
@@ -81,7 +61,7 @@ def time_engine(
 @pytest.fixture(scope="module")
 def decoded_clip(tmp_path_factory) -> list[np.ndarray]:
     """34 decoded frames: two windows, the second carrying keyframes and padding copies."""
-    clip = synthetic_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", 34, 96, 64)
+    clip = synthetic_clip(tmp_path_factory.mktemp("clip") / "clip.mp4", 34, 64, 96, fps=30)
     return list(VideoReader(probe(clip)))
 
 
@@ -193,12 +173,12 @@ def main() -> None:
     report = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory(prefix="vda-bench-pipeline-") as tmp:
         workdir = Path(tmp)
-        clip = args.video or synthetic_clip(workdir / "cache.mp4", args.frames, args.width, args.height)
+        clip = args.video or synthetic_clip(workdir / "cache.mp4", args.frames, args.height, args.width, fps=30)
         report["cache"] = cache_speedup(args, clip)
         print(json.dumps(report["cache"], indent=2), flush=True)
         if not args.skip_rss:
-            short = synthetic_clip(workdir / "short.mp4", args.rss_frames, args.width, args.height)
-            long = synthetic_clip(workdir / "long.mp4", 10 * args.rss_frames, args.width, args.height)
+            short = synthetic_clip(workdir / "short.mp4", args.rss_frames, args.height, args.width, fps=30)
+            long = synthetic_clip(workdir / "long.mp4", 10 * args.rss_frames, args.height, args.width, fps=30)
             report["rss"] = [peak_rss(args, short, workdir, "short"), peak_rss(args, long, workdir, "long")]
             print(json.dumps(report["rss"], indent=2), flush=True)
     if args.json:

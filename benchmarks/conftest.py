@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from vda.attention import BACKENDS, backend_status
+from vda.attention import ATTENTION, attention_problem
 from vda.runtime.device import resolve_device
 from vda.runtime.precision import Precision, resolve_precision
 
@@ -51,7 +51,7 @@ class BenchSettings:
 
     def attention_backends(self) -> list[str]:
         """The implementations that can run on the device (the others are not collected)."""
-        return [name for name in BACKENDS if backend_status(name, self.device)[0]]
+        return [name for name in ATTENTION if attention_problem(name, self.device, self.precision.value) is None]
 
 
 def _value(config, name: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
@@ -10,42 +9,9 @@ import av
 import numpy as np
 import pytest
 
-from vda.model import build_model
+from vda import build_model
+from vda.video.synthetic import synthetic_frames, write_video
 from vda.weights import random_state_dict, save_checkpoint
-
-
-def synthetic_frames(count: int, height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:
-    """Smoothly moving colour patterns with some noise, RGB uint8 ``[count, height, width, 3]``."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    frames = []
-    for t in range(count):
-        r = 127 + 100 * np.sin((x + 3 * t) / 7.0)
-        g = 127 + 100 * np.cos((y - 2 * t) / 5.0)
-        b = 127 + 80 * np.sin((x + y + t) / 9.0)
-        image = np.stack([r, g, b], axis=-1) + rng.normal(0, 8, (height, width, 3))
-        frames.append(np.clip(image, 0, 255).astype(np.uint8))
-    return np.stack(frames)
-
-
-def write_video(
-    path: Path,
-    frames: np.ndarray,
-    fps: Fraction | int = 24,
-    codec: str = "libx264",
-    pix_fmt: str = "yuv420p",
-) -> Path:
-    """Encode RGB frames ``[N, H, W, 3]`` into ``path`` with PyAV."""
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=Fraction(fps))
-        stream.height, stream.width = frames.shape[1:3]
-        stream.pix_fmt = pix_fmt
-        for index, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-            frame.pts = index
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-    return path
 
 
 def decode_all(path: Path) -> np.ndarray:

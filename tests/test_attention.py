@@ -1,12 +1,18 @@
-"""Attention backends: agreement, availability checks, batch splitting."""
+"""Attention implementations: every registry record agrees with the definition, availability, batch splitting."""
+
+import dataclasses
 
 import pytest
 import torch
 
-from vda.attention import backends
-from vda.attention.backends import backend_status, check_backend, make_attention, math_attention, split_batch
+import vda
+from vda.attention import ATTENTION, AttentionOp, attention_problem, check_attention, math_attention, register_attention
+from vda.attention import implementations
 from vda.errors import BackendUnavailableError, ConfigError
-from vda.model import build_model
+from vda import build_model
+
+CPU = torch.device("cpu")
+RUNNABLE_HERE = [name for name in ATTENTION if attention_problem(name, CPU) is None]
 
 
 def qkv(b=3, h=2, n=5, d=8, seed=0):
@@ -21,10 +27,23 @@ def test_math_matches_definition():
     torch.testing.assert_close(math_attention(q, k, v, scale), expected)
 
 
-@pytest.mark.parametrize("kernel", ["auto", "math", "flash"])
-def test_sdpa_matches_math(kernel):
+@pytest.mark.parametrize("name", RUNNABLE_HERE)
+def test_every_runnable_implementation_matches_math(name):
     q, k, v = qkv(n=17, d=16)
-    out = make_attention("sdpa", kernel)(q, k, v, 0.25)
+    out = AttentionOp(name)(q, k, v, 0.25)
+    torch.testing.assert_close(out, math_attention(q, k, v, 0.25), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ATTENTION.names())
+def test_every_record_says_whether_it_runs_here(name):
+    problem = attention_problem(name, CPU)
+    assert problem is None or (isinstance(problem, str) and "attention" in problem)
+
+
+@pytest.mark.parametrize("kernel", ["auto", "math", "flash"])
+def test_sdpa_kernels_match_math(kernel):
+    q, k, v = qkv(n=17, d=16)
+    out = AttentionOp("sdpa", kernel)(q, k, v, 0.25)
     torch.testing.assert_close(out, math_attention(q, k, v, 0.25), rtol=1e-5, atol=1e-6)
 
 
@@ -36,44 +55,91 @@ def test_math_softmax_runs_in_fp32():
     assert (out.float() - ref).abs().max() < 0.05
 
 
-def test_split_batch_keeps_results(monkeypatch):
-    monkeypatch.setattr(backends, "MAX_BATCH_HEADS", 4)  # 2 heads -> chunks of 2 sequences
+def test_scores_are_split_by_bytes(monkeypatch):
+    # 2 heads x 5 x 5 float32 scores = 200 bytes per batch item: a 450-byte budget gives chunks of 2
+    monkeypatch.setattr(implementations, "MAX_SCORE_BYTES", 450)
     q, k, v = qkv(b=5)
     seen = []
 
     def spy(q, k, v, scale):
-        seen.append(q.shape[0] * q.shape[1])
+        seen.append(q.shape[0])
         return math_attention(q, k, v, scale)
 
-    out = split_batch(spy, q, k, v, 0.5)
-    assert seen == [4, 4, 2]
+    register_attention("spy", spy)
+    try:
+        out = AttentionOp("spy")(q, k, v, 0.5)
+    finally:
+        ATTENTION.unregister("spy")
+    assert seen == [2, 2, 1]
     torch.testing.assert_close(out, math_attention(q, k, v, 0.5))
 
 
+def test_fused_kernels_split_only_by_the_grid_limit(monkeypatch):
+    """CUDA's limit is 65535 per grid axis: the batch alone is chunked, whatever the number of heads."""
+    q = torch.zeros(70000, 8, 32, 4)
+    assert implementations.batch_chunk(q, q, materialises_scores=False) == 70000  # cpu: no grid limit
+    cuda_like = dataclasses.replace(implementations.facts(CPU), attention_grid_limit=65535)
+    monkeypatch.setattr(implementations, "facts", lambda device: cuda_like)
+    assert implementations.batch_chunk(q, q, materialises_scores=False) == 65535  # not 65535 // 8 heads
+
+
 def test_xformers_refused_here_with_reason():
-    ok, reason = backend_status("xformers", torch.device("cpu"))
-    assert not ok and ("not installed" in reason or "CUDA only" in reason)
+    problem = attention_problem("xformers", CPU)
+    assert "not installed" in problem or "CUDA only" in problem
     with pytest.raises(BackendUnavailableError, match="sdpa"):
-        build_model("vits", attention="xformers", device="cpu")
+        build_model("vits", attention="xformers", device="cpu", checkpoint=None)
 
 
 def test_sdpa_kernel_checked_per_device():
     with pytest.raises(BackendUnavailableError, match="sdpa_kernel=efficient is not available on cpu"):
-        check_backend("sdpa", torch.device("cpu"), "efficient")
-    assert backend_status("sdpa", torch.device("cuda"), "cudnn") == (True, "")
-    assert backend_status("sdpa", torch.device("mps"), "auto") == (True, "")
-    assert not backend_status("sdpa", torch.device("mps"), "flash")[0]
+        check_attention("sdpa", CPU, "fp32", "efficient")
+    assert attention_problem("sdpa", torch.device("mps"), "fp32", "auto") is None
+    assert "not available on mps" in attention_problem("sdpa", torch.device("mps"), "fp32", "flash")
 
 
 def test_unknown_names_are_config_errors():
     with pytest.raises(ConfigError, match="choose one of sdpa, xformers, math"):
-        check_backend("flash", torch.device("cpu"))
-    with pytest.raises(ConfigError, match="unknown sdpa_kernel"):
-        check_backend("sdpa", torch.device("cpu"), "fastest")
+        check_attention("flash", CPU)
+    with pytest.raises(ConfigError, match="unknown attention.sdpa_kernel"):
+        check_attention("sdpa", CPU, "fp32", "fastest")
 
 
-def test_switching_to_unavailable_backend_keeps_current():
-    model = build_model("vits")
+def test_switching_to_unavailable_implementation_keeps_current():
+    model = build_model("vits", checkpoint=None)
     with pytest.raises(BackendUnavailableError):
         model.set_attention("xformers")
     assert model.attention_name == "sdpa"
+
+
+def test_registered_implementation_runs_end_to_end():
+    """The public extension point: one call, then build_model uses it in the encoder and the temporal attention."""
+    calls = {"tokens": set()}
+
+    def tanh_attention(q, k, v, scale):  # a different, valid attention: scores squashed before the softmax
+        calls["tokens"].add(q.shape[2])
+        return torch.softmax(torch.tanh(q @ k.transpose(-1, -2) * scale), dim=-1) @ v
+
+    vda.register_attention("tanh", tanh_attention, available=lambda device: None)
+    try:
+        assert "tanh" in ATTENTION.names()
+        model = build_model("vits", attention="tanh", checkpoint="random", device="cpu", precision="fp32")
+        reference = build_model("vits", attention="math", checkpoint="random", device="cpu", precision="fp32")
+        x = torch.randn(1, 3, 3, 28, 42, generator=torch.Generator().manual_seed(0))
+        with torch.inference_mode():
+            depth, expected = model(x), reference(x)
+        assert calls["tokens"] == {1 + 2 * 3, 3}  # encoder: cls + 2x3 patches; temporal: 3 frames
+        assert depth.shape == expected.shape and torch.isfinite(depth).all()
+        assert not torch.allclose(depth, expected)
+        with pytest.raises(ConfigError, match="already registered"):
+            vda.register_attention("tanh", tanh_attention)
+    finally:
+        ATTENTION.unregister("tanh")
+
+
+def test_registered_availability_is_honoured():
+    register_attention("never", math_attention, available=lambda device: f"attention=never cannot run on {device.type}")
+    try:
+        with pytest.raises(BackendUnavailableError, match="attention=never cannot run on cpu"):
+            build_model("vits", attention="never", checkpoint=None)
+    finally:
+        ATTENTION.unregister("never")

@@ -8,7 +8,7 @@ import torch
 
 import vda
 from vda.errors import ConfigError, DeviceUnavailableError
-from vda.model import build_model
+from vda import build_model
 from vda.runtime import device as device_mod
 from vda.runtime.precision import Precision, autocast, resolve_precision
 

@@ -12,7 +12,7 @@ import av
 import mlflow
 import numpy as np
 import pytest
-from conftest import synthetic_frames, write_video
+from vda.video.synthetic import synthetic_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "run_infer.py"

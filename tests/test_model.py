@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from vda.errors import InputShapeError, NonFiniteOutputError
-from vda.model import ENCODERS, VideoDepthAnything, build_model
+from vda import build_model
+from vda.model import ENCODERS, VideoDepthAnything
 from vda.weights import random_state_dict
 
 MANIFESTS = Path(__file__).parent / "data" / "checkpoint_keys"

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import decode_all, synthetic_frames, write_video
+from conftest import decode_all
+from vda.video.synthetic import synthetic_frames, write_video
 from hydra import compose, initialize_config_dir
 
 from vda.errors import ConfigError, NonFiniteOutputError
@@ -25,7 +26,8 @@ from vda.pipeline import (
     window_starts,
 )
 from vda.pipeline.config import register_configs
-from vda.pipeline.run import run_inference
+from vda.config import to_object
+from vda.pipeline.command import run_inference
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -96,6 +98,11 @@ def compose_infer(overrides: list[str]):
     register_configs()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(config_name="infer", overrides=overrides)
+
+
+def run_composed(cfg):
+    """What run_infer.py does with the composed config: type it once, run the command."""
+    return run_inference(to_object(cfg))
 
 
 def infer_overrides(video: Path, out: Path, checkpoint: Path, *extra: str) -> list[str]:
@@ -246,7 +253,7 @@ def test_saved_npz_matches_reference(
     checkpoint = random_metric_checkpoint if metric else random_checkpoint
     video = write_video(tmp_path / "walk.mp4", synthetic_frames(50, 48, 64, seed=7), fps=24)
     cfg = compose_infer(infer_overrides(video, tmp_path / "out", checkpoint, f"model.metric={str(metric).lower()}"))
-    result = run_inference(cfg)
+    result = run_composed(cfg)
     saved = np.load(tmp_path / "out" / "walk_depths.npz")
     expected = reference_depth(model, decode_all(video), 28)
     assert saved["depths"].dtype == np.float32 and saved["depths"].shape == (50, 48, 64)
@@ -271,7 +278,7 @@ def test_outputs_have_the_decoded_frames_shape_and_rate(tmp_path, random_checkpo
             "output.png16=true",
         )
     )
-    result = run_inference(cfg)
+    result = run_composed(cfg)
     n, h, w, fps = 21, 24, 32, rate / 2  # stride 2 of 41 frames, 64x48 scaled to a long side of 32
     assert sorted(p.name for p in out.iterdir()) == [
         "clip_depths.npz",
@@ -301,7 +308,7 @@ def test_outputs_have_the_decoded_frames_shape_and_rate(tmp_path, random_checkpo
 
 def test_grayscale_preview(tmp_path, random_checkpoint):
     video = write_video(tmp_path / "g.mp4", synthetic_frames(5, 48, 64))
-    run_inference(
+    run_composed(
         compose_infer(
             infer_overrides(video, tmp_path / "out", random_checkpoint, "output.grayscale=true", "output.npz=false")
         )
@@ -329,7 +336,7 @@ def test_failure_mid_run_leaves_no_output(tmp_path, random_checkpoint, monkeypat
     monkeypatch.setattr(VideoDepthAnything, "decode", failing_decode)
     out = tmp_path / "out"
     with pytest.raises(NonFiniteOutputError):
-        run_inference(
+        run_composed(
             compose_infer(infer_overrides(video, out, random_checkpoint, "output.src=true", "output.png16=true"))
         )
     assert list(out.iterdir()) == []
@@ -338,7 +345,7 @@ def test_failure_mid_run_leaves_no_output(tmp_path, random_checkpoint, monkeypat
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ([], "no input video"),
+        ([], "no value given for input"),
         (["input=x.mp4", "infer.max_len=0"], "infer.max_len=0"),
         (["input=x.mp4", "infer.input_size=10"], "infer.input_size=10"),
         (["input=x.mp4", "infer.target_fps=0"], "infer.target_fps=0"),
@@ -348,37 +355,37 @@ def test_failure_mid_run_leaves_no_output(tmp_path, random_checkpoint, monkeypat
 def test_config_errors_are_caught_before_any_work(overrides, message):
     cfg = compose_infer(overrides)
     with pytest.raises(ConfigError, match=message):
-        run_inference(cfg)
+        run_composed(cfg)
 
 
 def test_unusable_mlflow_store_fails_before_the_model_is_built(tmp_path, random_checkpoint, monkeypatch):
     video = write_video(tmp_path / "m.mp4", synthetic_frames(2, 48, 64))
     overrides = infer_overrides(video, tmp_path / "out", random_checkpoint)
     overrides = [o for o in overrides if not o.startswith("mlflow.")] + ["mlflow.tracking_uri=nosuchscheme://store"]
-    import vda.model
+    import vda.pipeline.command
 
-    monkeypatch.setattr(vda.model, "build_model", lambda **kw: pytest.fail("model built before the store was checked"))
+    monkeypatch.setattr(vda.pipeline.command, "create_model", lambda *a, **kw: pytest.fail("model built before the store was checked"))
     with pytest.raises(ConfigError, match="nosuchscheme://store"):
-        run_inference(compose_infer(overrides))
+        run_composed(compose_infer(overrides))
 
 
 def test_too_little_disk_space_fails_before_the_model_is_built(tmp_path, random_checkpoint, monkeypatch):
     import shutil
     from collections import namedtuple
 
-    import vda.model
+    import vda.pipeline.command
     from vda.errors import OutputError
 
     video = write_video(tmp_path / "d.mp4", synthetic_frames(30, 48, 64))
     usage = namedtuple("usage", "total used free")
     # 30 maps of 48x64 float32 = 368,640 bytes; with the npz twice that
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 500_000, 500_000))
-    monkeypatch.setattr(vda.model, "build_model", lambda **kw: pytest.fail("model built before the disk was checked"))
+    monkeypatch.setattr(vda.pipeline.command, "create_model", lambda *a, **kw: pytest.fail("model built before the disk was checked"))
     out = tmp_path / "out"
     with pytest.raises(OutputError, match=r"needs ~0\.0 GiB \(scratch file \+ npz\).*output\.npz=false"):
-        run_inference(compose_infer(infer_overrides(video, out, random_checkpoint)))
+        run_composed(compose_infer(infer_overrides(video, out, random_checkpoint)))
     assert list(out.iterdir()) == []
     # without the npz the scratch file alone fits
-    monkeypatch.setattr(vda.model, "build_model", lambda **kw: pytest.fail("reached the model: disk check passed"))
+    monkeypatch.setattr(vda.pipeline.command, "create_model", lambda *a, **kw: pytest.fail("reached the model: disk check passed"))
     with pytest.raises(pytest.fail.Exception, match="disk check passed"):
-        run_inference(compose_infer(infer_overrides(video, out, random_checkpoint, "output.npz=false")))
+        run_composed(compose_infer(infer_overrides(video, out, random_checkpoint, "output.npz=false")))

@@ -8,7 +8,8 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-from conftest import decode_all, synthetic_frames, write_video
+from conftest import decode_all
+from vda.video.synthetic import synthetic_frames, write_video
 
 from vda.errors import VideoError
 from vda.video import (

@@ -5,7 +5,7 @@ import torch
 
 import vda.weights as weights
 from vda.errors import CheckpointError
-from vda.model import build_model
+from vda import build_model
 from vda.weights import official_checkpoint, random_state_dict, save_checkpoint
 
 

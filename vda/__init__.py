@@ -1,3 +1,13 @@
-"""vda: inference and benchmark harness for Video Depth Anything."""
+"""vda: inference and benchmark harness for Video Depth Anything.
+
+Public API: :func:`build_model`, :func:`infer_video`, :func:`iter_depth` and the extension point
+:func:`register_attention` (see the README).
+"""
+
+from vda.api import infer_video, iter_depth
+from vda.attention import register_attention
+from vda.factory import build_model
 
 __version__ = "0.1.0"
+
+__all__ = ["__version__", "build_model", "infer_video", "iter_depth", "register_attention"]

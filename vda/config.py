@@ -1,69 +1,50 @@
-"""Structured configs shared by ``run_infer.py`` and ``run_bench.py``.
+"""Structured configs shared by ``run_infer.py`` and ``run_bench.py``: the one home of every default.
 
-Each Hydra group (``encoder``, ``device``, ``precision``, ``attention``) fills one of these dataclasses,
-so a bad value (``precision.name=fp8``) fails when the config is composed, before any work.
-The top-level schemas live next to their entry points: :mod:`vda.pipeline.config` and
-:mod:`vda.bench.config`.
+Each choice group (``encoder``, ``device``, ``precision``, ``attention``) is generated from its registry into
+Hydra's ConfigStore (:func:`store_choice_groups`), so ``attention=flash3`` fails at composition with the list
+of valid choices, and a new registry record is a new choice with no yaml to write. The entry points convert
+the composed config once, with :func:`to_object`, into these dataclasses; the library only ever sees them.
+The top-level schemas live next to their entry points: :mod:`vda.pipeline.config` and :mod:`vda.bench.config`.
 """
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
+from vda.attention import ATTENTION
+from vda.errors import ConfigError
+from vda.model import ENCODERS
+from vda.runtime.device import device_choices
 from vda.runtime.precision import Precision
-
-
-class EncoderName(str, enum.Enum):
-    vits = "vits"
-    vitb = "vitb"
-    vitl = "vitl"
-
-
-class DeviceName(str, enum.Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
-
-
-class AttentionName(str, enum.Enum):
-    sdpa = "sdpa"
-    xformers = "xformers"
-    math = "math"
-
-
-class SdpaKernel(str, enum.Enum):
-    auto = "auto"
-    flash = "flash"
-    efficient = "efficient"
-    math = "math"
-    cudnn = "cudnn"
 
 
 @dataclass
 class EncoderConfig:
-    name: EncoderName = EncoderName.vits
+    name: str = "vits"
 
 
 @dataclass
 class DeviceConfig:
-    name: DeviceName = DeviceName.auto
+    # auto (cuda > mps > cpu), cpu, cuda, cuda:N, mps
+    name: str = "auto"
 
 
 @dataclass
 class PrecisionConfig:
+    # auto: fp16 on cuda, fp32 on cpu and mps
     name: Precision = Precision.auto
 
 
 @dataclass
 class AttentionConfig:
-    name: AttentionName = AttentionName.sdpa
-    # Only read by the sdpa backend: which fused kernel torch may use.
-    sdpa_kernel: SdpaKernel = SdpaKernel.auto
+    name: str = "sdpa"
+    # Only read by sdpa: which fused kernel torch may use (auto, flash, efficient, math, cudnn).
+    sdpa_kernel: str = "auto"
 
 
 @dataclass
@@ -78,16 +59,38 @@ class ModelConfig:
 @dataclass
 class MlflowConfig:
     enabled: bool = True
-    # null: sqlite:///<directory the command was started from>/mlflow.db
+    # null: sqlite:///<directory the command was started from>/mlflow.db (or $MLFLOW_TRACKING_URI)
     tracking_uri: Optional[str] = None
     experiment: str = "vda"
 
 
+def store_choice_groups(cs: ConfigStore) -> None:
+    """One Hydra group option per registry record (``encoder=vitl``, ``attention=math`` ...)."""
+    for record in ENCODERS.records():
+        cs.store(group="encoder", name=record.name, node=EncoderConfig(name=record.name))
+    for name in device_choices():
+        cs.store(group="device", name=name, node=DeviceConfig(name=name))
+    for precision in Precision:
+        cs.store(group="precision", name=precision.value, node=PrecisionConfig(name=precision))
+    for record in ATTENTION.records():
+        cs.store(group="attention", name=record.name, node=AttentionConfig(name=record.name))
+
+
+def to_object(cfg: Any) -> Any:
+    """The composed config as its dataclasses (done once, at the entry point)."""
+    if not isinstance(cfg, DictConfig):
+        return cfg
+    try:
+        return OmegaConf.to_object(cfg)
+    except MissingMandatoryValue as exc:
+        key = exc.full_key
+        raise ConfigError(f"no value given for {key}; pass {key}=... on the command line") from None
+
+
 def to_plain_dict(cfg: Any) -> dict:
     """Resolved config as plain Python values (enums as their names)."""
-    if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-    return OmegaConf.to_container(OmegaConf.structured(cfg), resolve=True, enum_to_str=True)
+    node = cfg if isinstance(cfg, DictConfig) else OmegaConf.structured(cfg)
+    return OmegaConf.to_container(node, resolve=True, enum_to_str=True)
 
 
 def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
@@ -104,15 +107,13 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
 
 __all__ = [
     "AttentionConfig",
-    "AttentionName",
     "DeviceConfig",
-    "DeviceName",
     "EncoderConfig",
-    "EncoderName",
     "MlflowConfig",
     "ModelConfig",
     "PrecisionConfig",
-    "SdpaKernel",
     "flatten",
+    "store_choice_groups",
+    "to_object",
     "to_plain_dict",
 ]

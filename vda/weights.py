@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from vda.errors import CheckpointError
-from vda.model.video_depth_anything import ENCODERS, VideoDepthAnything, encoder_spec
+from vda.model.video_depth_anything import ENCODERS, VideoDepthAnything
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class OfficialCheckpoint:
 
 
 def official_checkpoint(encoder: str, metric: bool = False) -> OfficialCheckpoint:
-    encoder_spec(encoder)
+    ENCODERS.get(encoder)
     if metric:
         return OfficialCheckpoint(
             f"depth-anything/Metric-Video-Depth-Anything-{_SIZE[encoder]}",
@@ -147,9 +147,9 @@ def _guess_encoder(state: dict[str, torch.Tensor]) -> str | None:
     if pos is None:
         return None
     depth = len({k.split(".")[2] for k in state if k.startswith("pretrained.blocks.")})
-    for name, spec in ENCODERS.items():
-        if pos.shape[-1] == spec.embed_dim and depth == spec.depth:
-            return name
+    for record in ENCODERS.records():
+        if pos.shape[-1] == record.value.embed_dim and depth == record.value.depth:
+            return record.name
     return None
 
 

@@ -1,17 +1,24 @@
-"""Attention implementations behind one registry.
+"""Attention implementations behind one registry (:data:`ATTENTION`); see :mod:`vda.attention.implementations`.
 
-Every backend computes ``softmax(q @ k^T * scale) @ v`` for ``q, k, v`` of shape ``[B, heads, N, head_dim]``
-and returns ``[B, heads, N, head_dim]``. The encoder self-attention and the temporal attention both call
-the backend through :class:`AttentionOp`, so switching is one attribute on each module.
+Public extension point: ``vda.attention.register_attention(name, fn, available=None)``.
 """
 
-from vda.attention.backends import (
-    BACKENDS,
+from vda.attention.implementations import (
+    ATTENTION,
     SDPA_KERNELS,
     AttentionOp,
-    backend_status,
-    check_backend,
-    make_attention,
+    attention_problem,
+    check_attention,
+    math_attention,
+    register_attention,
 )
 
-__all__ = ["BACKENDS", "SDPA_KERNELS", "AttentionOp", "backend_status", "check_backend", "make_attention"]
+__all__ = [
+    "ATTENTION",
+    "SDPA_KERNELS",
+    "AttentionOp",
+    "attention_problem",
+    "check_attention",
+    "math_attention",
+    "register_attention",
+]

@@ -1,7 +1,8 @@
-"""Top-level schema of ``run_bench.py`` (``base_bench`` in Hydra's ConfigStore) and of its scenarios.
+"""Top-level schema of ``run_bench.py`` (``base_bench`` in Hydra's ConfigStore).
 
-Each scenario yaml in ``conf/scenario/`` extends one of the ``scenario/base_*`` schemas below, so a typo
-(``scenario.frame=8``) or a bad value fails when the config is composed, before any work.
+The ``scenario`` group is generated from :data:`~vda.bench.scenarios.SCENARIOS`: each record's dataclass is
+the one home of that scenario's defaults, so a typo (``scenario.frame=8``) or a bad value fails when the
+config is composed, before any work.
 """
 
 from __future__ import annotations
@@ -10,75 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, OmegaConf
 
-from vda.config import AttentionConfig, DeviceConfig, EncoderConfig, MlflowConfig, ModelConfig, PrecisionConfig
-
-
-@dataclass
-class ScenarioConfig:
-    name: str = MISSING
-
-
-@dataclass
-class WindowScenarioConfig(ScenarioConfig):
-    """A scenario on one input window [batch, frames, 3, height, width]; null sizes take the device default.
-
-    Defaults: 32 frames at 518x518 on cuda and mps (the published reference workload); 8 frames at
-    196x196 on cpu, so that a bare ``python run_bench.py`` stays short on a laptop.
-    """
-
-    batch: int = 1
-    frames: Optional[int] = None
-    height: Optional[int] = None
-    width: Optional[int] = None
-    # Seed of the random input frames.
-    input_seed: int = 0
-
-
-@dataclass
-class ForwardScenarioConfig(WindowScenarioConfig):
-    """Latency, throughput and peak memory of ``model(x)`` on one window."""
-
-    name: str = "forward"
-    # Untimed calls before measuring.
-    warmup: int = 2
-    # Timed calls continue until both minimums are reached (max_runs > 0 caps the count).
-    min_runs: int = 10
-    min_time_s: float = 5.0
-    max_runs: int = 0
-
-
-@dataclass
-class EquivalenceScenarioConfig(WindowScenarioConfig):
-    """Depth of each implementation (at the chosen precision) against ``math`` in fp32, same weights and input."""
-
-    name: str = "equivalence"
-    implementations: list[str] = field(default_factory=lambda: ["sdpa", "xformers", "math"])
-
-
-@dataclass
-class PipelineScenarioConfig(ScenarioConfig):
-    """End-to-end frames/s of the video inference (``run_infer.py``'s pipeline) with the per-stage split."""
-
-    name: str = "pipeline"
-    # Video to process (relative to the launch directory); null: a generated clip of the size below.
-    input: Optional[str] = None
-    clip_frames: int = 40
-    clip_height: int = 240
-    clip_width: int = 320
-    clip_fps: int = 24
-    # Network input size; null: 518 on cuda/mps (the reference), 196 on cpu.
-    input_size: Optional[int] = None
-    max_res: int = 1280
-    max_len: int = -1
-    target_fps: float = -1.0
-    feature_cache: bool = True
-    # Outputs written as run_infer.py does (timed as the "write" stage), deleted after the job.
-    npz: bool = True
-    vis: bool = True
-    # Measured passes over the video after the first (cold) pass, which gives first_call_s.
-    repeats: int = 1
+from vda.bench.scenarios import SCENARIOS
+from vda.config import (
+    AttentionConfig,
+    DeviceConfig,
+    EncoderConfig,
+    MlflowConfig,
+    ModelConfig,
+    PrecisionConfig,
+    store_choice_groups,
+)
 
 
 @dataclass
@@ -104,28 +48,20 @@ class BenchConfig:
     job: JobConfig = field(default_factory=JobConfig)
 
 
-SCENARIO_SCHEMAS: dict[str, type] = {
-    "forward": ForwardScenarioConfig,
-    "equivalence": EquivalenceScenarioConfig,
-    "pipeline": PipelineScenarioConfig,
-}
-
-
 def register_configs() -> None:
     cs = ConfigStore.instance()
+    store_choice_groups(cs)
     cs.store(name="base_bench", node=BenchConfig)
-    for name, schema in SCENARIO_SCHEMAS.items():
-        cs.store(group="scenario", name=f"base_{name}", node=schema)
+    for record in SCENARIOS.records():
+        cs.store(group="scenario", name=record.name, node=record.value.schema)
 
 
-__all__ = [
-    "BenchConfig",
-    "EquivalenceScenarioConfig",
-    "ForwardScenarioConfig",
-    "JobConfig",
-    "PipelineScenarioConfig",
-    "SCENARIO_SCHEMAS",
-    "ScenarioConfig",
-    "WindowScenarioConfig",
-    "register_configs",
-]
+def bench_config(data: dict | DictConfig) -> BenchConfig:
+    """A typed :class:`BenchConfig` from plain values (an isolated job's saved config)."""
+    data = OmegaConf.create(data) if isinstance(data, dict) else data
+    cfg = OmegaConf.structured(BenchConfig)
+    cfg.scenario = OmegaConf.structured(SCENARIOS.get(data.scenario.name).schema)
+    return OmegaConf.to_object(OmegaConf.merge(cfg, data))
+
+
+__all__ = ["BenchConfig", "JobConfig", "bench_config", "register_configs"]

@@ -19,8 +19,9 @@ ArrayLike = torch.Tensor | np.ndarray
 
 
 def _pair(pred: ArrayLike, ref: ArrayLike) -> tuple[torch.Tensor, torch.Tensor]:
-    p = torch.as_tensor(pred).detach().to("cpu", torch.float64)
-    r = torch.as_tensor(ref).detach().to("cpu", torch.float64)
+    # copy to the host first, then cast: MPS has no float64, so a cast on the device fails
+    p = torch.as_tensor(pred).detach().cpu().to(torch.float64)
+    r = torch.as_tensor(ref).detach().cpu().to(torch.float64)
     if p.shape != r.shape:
         raise ValueError(f"cannot compare shapes {tuple(p.shape)} and {tuple(r.shape)}")
     return p, r

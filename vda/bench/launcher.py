@@ -16,12 +16,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 
 import vda
 from vda.bench.result import JobResult, Status
 from vda.bench.scenarios import run_scenario
-from vda.config import to_plain_dict
 
 logger = logging.getLogger(__name__)
 
@@ -31,21 +30,16 @@ LOG_FILE = "job_worker.log"
 LOG_TAIL_LINES = 5
 
 
-def plain_config(cfg: Any) -> DictConfig:
-    """The resolved config with plain string values (enums by name), as the scenarios expect."""
-    return OmegaConf.create(to_plain_dict(cfg))
-
-
 def _log_tail(path: Path) -> str:
     lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
     return " | ".join(lines[-LOG_TAIL_LINES:])
 
 
-def run_isolated(cfg: DictConfig, workdir: Path, timeout_s: float = 0.0) -> JobResult:
+def run_isolated(cfg: Any, workdir: Path, timeout_s: float = 0.0) -> JobResult:
     """Run the job in ``python -m vda.bench.worker``; config, result and log live in ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
     config_path, result_path, log_path = workdir / CONFIG_FILE, workdir / RESULT_FILE, workdir / LOG_FILE
-    OmegaConf.save(cfg, config_path)
+    OmegaConf.save(OmegaConf.structured(cfg), config_path)
     result_path.unlink(missing_ok=True)
     env = dict(os.environ)
     package_root = str(Path(vda.__file__).resolve().parent.parent)
@@ -76,11 +70,10 @@ def launch(cfg: Any, workdir: Optional[Path] = None) -> JobResult:
 
     ``workdir`` receives the isolated job's config, result and log (default: a new temporary folder).
     """
-    plain = plain_config(cfg)
-    if not plain.job.isolate:
-        return run_scenario(plain)
+    if not cfg.job.isolate:
+        return run_scenario(cfg)
     workdir = workdir or Path(tempfile.mkdtemp(prefix="vda-bench-job-"))
-    return run_isolated(plain, workdir, float(plain.job.timeout_s))
+    return run_isolated(cfg, workdir, float(cfg.job.timeout_s))
 
 
-__all__ = ["launch", "plain_config", "run_isolated"]
+__all__ = ["launch", "run_isolated"]

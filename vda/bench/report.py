@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from vda.bench.recorder import KIND_TAG, PARENT_TAG
-
-STAGES = ("decode", "preprocess", "encoder", "head", "align", "write")
+from vda.bench.scenarios import SCENARIOS
+from vda.runtime.timing import STAGES
 MAX_RUNS = 50000
 
 
@@ -45,6 +45,16 @@ class Row:
     @property
     def config(self) -> str:
         return f"{self.encoder} {self.device} {self.precision} {self.attention}"
+
+    @property
+    def timed(self) -> bool:
+        """A job of a timed scenario (its record says so; an unknown scenario counts as timed)."""
+        return self.kind == "job" and (self.scenario not in SCENARIOS or SCENARIOS.get(self.scenario).timed)
+
+    @property
+    def staged(self) -> bool:
+        """Has per-stage seconds (a pipeline-like scenario)."""
+        return self.status == "ok" and any(k.startswith("stage_s_") for k in self.metrics)
 
     @property
     def key(self) -> tuple:
@@ -139,8 +149,8 @@ def _sorted(rows: list[Row]) -> list[Row]:
 
 
 def markdown(rows: list[Row], charts: Sequence[str], source: str) -> str:
-    speed = _sorted([r for r in rows if r.kind == "job" and r.scenario in ("forward", "pipeline")])
-    stages = [r for r in speed if r.scenario == "pipeline" and r.status == "ok"]
+    speed = _sorted([r for r in rows if r.timed])
+    stages = [r for r in speed if r.staged]
     equiv = _sorted([r for r in rows if r.kind == "implementation"])
     out = ["# vda benchmark report", "", f"Source: {source}", ""]
     if speed:
@@ -247,7 +257,7 @@ def charts(rows: list[Row], out_dir: Path) -> list[str]:
     def height(n: int) -> float:
         return 1.2 + 0.35 * n
 
-    forward = _sorted([r for r in rows if r.kind == "job" and r.scenario == "forward" and r.status == "ok"])
+    forward = _sorted([r for r in rows if r.timed and r.status == "ok" and "latency_ms_p50" in r.metrics])
     if forward:
         labels = [f"{r.config} {r.workload}" for r in forward]
         fig, ax = plt.subplots(figsize=(9, height(len(forward))))
@@ -285,7 +295,7 @@ def charts(rows: list[Row], out_dir: Path) -> list[str]:
         ax.grid(axis="x", alpha=0.3)
         ax.set_title("output equivalence")
         save(fig, "equivalence.png")
-    pipeline = _sorted([r for r in rows if r.kind == "job" and r.scenario == "pipeline" and r.status == "ok"])
+    pipeline = _sorted([r for r in rows if r.timed and r.staged])
     if pipeline:
         fig, ax = plt.subplots(figsize=(9, height(len(pipeline))))
         left = [0.0] * len(pipeline)

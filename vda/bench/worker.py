@@ -1,6 +1,6 @@
 """Entry point of an isolated job: ``python -m vda.bench.worker CONFIG.yaml RESULT.json``.
 
-Reads the job's resolved config, runs the scenario in this fresh process and writes the result as JSON.
+Reads the job's resolved config (typed again with the scenario's schema), runs the scenario in this fresh process and writes the result as JSON.
 It only measures; the parent process records the result in MLflow.
 """
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from vda.bench.config import bench_config
 from vda.bench.scenarios import run_scenario
 
 
@@ -20,7 +21,7 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: python -m vda.bench.worker CONFIG.yaml RESULT.json\n")
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = OmegaConf.load(argv[0])
+    cfg = bench_config(OmegaConf.load(argv[0]))
     run_scenario(cfg).to_json(Path(argv[1]))
     return 0
 

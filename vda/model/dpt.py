@@ -9,6 +9,7 @@ from torch import nn
 from vda.attention import AttentionOp
 from vda.model.dinov2 import PATCH_SIZE
 from vda.model.temporal import TemporalModule
+from vda.runtime.precision import fp32_region
 
 
 class ResidualConvUnit(nn.Module):
@@ -116,6 +117,6 @@ class DPTHeadTemporal(nn.Module):
             path_2 = s.refinenet2(path_3[frames_slice], layer_2_rn[frames_slice], size=layer_1_rn.shape[2:])
             path_1 = s.refinenet1(path_2, layer_1_rn[frames_slice])
             out = F.interpolate(s.output_conv1(path_1), size=out_size, mode="bilinear", align_corners=True)
-            with torch.autocast(device_type=out.device.type, enabled=False):
+            with fp32_region(out.device):
                 chunks.append(s.output_conv2(out.float()))  # the last convolutions run in float32
         return torch.cat(chunks)

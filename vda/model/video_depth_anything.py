@@ -8,11 +8,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vda.attention import AttentionOp, check_backend
-from vda.errors import ConfigError, InputShapeError, NonFiniteOutputError
+from vda.attention import AttentionOp, check_attention
+from vda.errors import InputShapeError, NonFiniteOutputError
 from vda.model.dinov2 import PATCH_SIZE, DinoVisionTransformer
 from vda.model.dpt import DPTHeadTemporal
 from vda.model.temporal import MAX_FRAMES
+from vda.registry import Registry
 from vda.runtime.precision import Precision, autocast
 
 Features = tuple[torch.Tensor, ...]
@@ -28,18 +29,10 @@ class EncoderSpec:
     out_channels: tuple[int, int, int, int]
 
 
-ENCODERS: dict[str, EncoderSpec] = {
-    "vits": EncoderSpec(384, 12, 6, (2, 5, 8, 11), 64, (48, 96, 192, 384)),
-    "vitb": EncoderSpec(768, 12, 12, (2, 5, 8, 11), 128, (96, 192, 384, 768)),
-    "vitl": EncoderSpec(1024, 24, 16, (4, 11, 17, 23), 256, (256, 512, 1024, 1024)),
-}
-
-
-def encoder_spec(name: str) -> EncoderSpec:
-    try:
-        return ENCODERS[name]
-    except KeyError:
-        raise ConfigError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODERS)}") from None
+ENCODERS: Registry[EncoderSpec] = Registry("encoder")
+ENCODERS.register("vits", EncoderSpec(384, 12, 6, (2, 5, 8, 11), 64, (48, 96, 192, 384)), help="ViT-S, 28M parameters")
+ENCODERS.register("vitb", EncoderSpec(768, 12, 12, (2, 5, 8, 11), 128, (96, 192, 384, 768)), help="ViT-B, 113M")
+ENCODERS.register("vitl", EncoderSpec(1024, 24, 16, (4, 11, 17, 23), 256, (256, 512, 1024, 1024)), help="ViT-L, 382M")
 
 
 class VideoDepthAnything(nn.Module):
@@ -57,7 +50,7 @@ class VideoDepthAnything(nn.Module):
         precision: Precision | str = Precision.fp32,
     ) -> None:
         super().__init__()
-        spec = encoder_spec(encoder)
+        spec = ENCODERS.get(encoder)
         self.encoder_name = encoder
         self.metric = metric
         self.precision = Precision(precision)
@@ -76,7 +69,7 @@ class VideoDepthAnything(nn.Module):
 
     def set_attention(self, name: str, sdpa_kernel: str = "auto") -> None:
         """Switch the attention implementation in place (weights untouched)."""
-        check_backend(name, self.device, sdpa_kernel)
+        check_attention(name, self.device, self.precision.value, sdpa_kernel)
         self.attention.set(name, sdpa_kernel)
 
     def encode(self, frames: torch.Tensor) -> Features:

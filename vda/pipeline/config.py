@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
@@ -14,7 +13,9 @@ from vda.config import (
     MlflowConfig,
     ModelConfig,
     PrecisionConfig,
+    store_choice_groups,
 )
+from vda.pipeline.formats import OutputConfig
 
 
 @dataclass
@@ -32,18 +33,9 @@ class InferSettings:
 
 
 @dataclass
-class OutputConfig:
-    npz: bool = True  # {stem}_depths.npz: depths [N, H, W] float32, fps
-    vis: bool = True  # {stem}_vis.mp4: colour-mapped preview
-    src: bool = False  # {stem}_src.mp4: the decoded frames the depth belongs to
-    grayscale: bool = False  # preview in grayscale instead of inferno
-    png16: bool = False  # {stem}_depths_png16/000000.png ... + scale.json
-    progress: bool = True  # progress bar on stderr
-
-
-@dataclass
 class InferConfig:
     input: str = MISSING
+    # Relative to the launch directory; Hydra keeps its own logs and resolved config in outputs/<date>/<time>.
     output_dir: str = "depth"
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     device: DeviceConfig = field(default_factory=DeviceConfig)
@@ -56,7 +48,9 @@ class InferConfig:
 
 
 def register_configs() -> None:
-    ConfigStore.instance().store(name="base_infer", node=InferConfig)
+    cs = ConfigStore.instance()
+    store_choice_groups(cs)
+    cs.store(name="base_infer", node=InferConfig)
 
 
 __all__ = ["InferConfig", "InferSettings", "OutputConfig", "register_configs"]

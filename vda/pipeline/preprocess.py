@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from vda.model.dinov2 import PATCH_SIZE as PATCH
+from vda.runtime.device import to_device
 
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -55,7 +56,7 @@ class Preprocessor:
         return self.size[0] // PATCH, self.size[1] // PATCH
 
     def __call__(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
-        batch = torch.from_numpy(np.stack(frames)).to(self.device, non_blocking=True)  # [N, H, W, 3] uint8
+        batch = to_device(torch.from_numpy(np.stack(frames)), self.device)  # [N, H, W, 3] uint8
         x = batch.permute(0, 3, 1, 2).float().div_(255.0)
         x = F.interpolate(x, size=self.size, mode="bicubic", align_corners=False)
         return (x - self.mean) / self.std

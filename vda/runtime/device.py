@@ -1,12 +1,168 @@
-"""Device selection: ``auto`` picks cuda > mps > cpu; explicit requests fail early when unusable."""
+"""Every fact vda needs about a device type, in one record per type (``cpu``, ``cuda``, ``mps``).
+
+Callers ask :func:`facts` instead of branching on ``device.type``: synchronisation, the stopwatch of the
+latency timer, the memory counters, the precision checks and the ``auto`` precision, the SDPA kernels on
+offer, the attention split limits, host-to-device copies and the default benchmark sizes. A new device type
+is one :class:`DeviceFacts` record in :data:`DEVICES`.
+
+``auto`` picks the first available record in registration order: cuda > mps > cpu.
+"""
 
 from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
 
 import torch
 
 from vda.errors import ConfigError, DeviceUnavailableError
+from vda.registry import Registry
 
-DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
+MIB = 1024.0 * 1024.0
+# Largest attention score tensor one kernel call may build, in bytes. MPS cannot hold one array of 2**32
+# bytes or more (and some matmuls above 2**32 elements go wrong there); elsewhere it bounds the memory of
+# implementations that materialise the scores (math).
+MAX_SCORE_BYTES = 1 << 30
+# CUDA limits grid dimensions y and z to 65535; the fused kernels put the batch on one of those axes and
+# the heads on another, so the batch alone must stay within it.
+CUDA_GRID_LIMIT = 65535
+# MPS autocast shipped in torch 2.5, bf16 on MPS and bicubic resampling on MPS in 2.6: the floor on MPS.
+MPS_TORCH_FLOOR = (2, 6)
+# Fused attention kernels (flash, cuDNN; all of them in bf16) need Ampere, compute capability 8.0.
+AMPERE = (8, 0)
+
+
+def torch_version(version: str = torch.__version__) -> tuple[int, int]:
+    major, minor = version.split("+")[0].split(".")[:2]
+    return int(major), int(minor)
+
+
+class Stopwatch:
+    """Wall clock between :meth:`start` and :meth:`stop`, the device synchronised at both ends."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+
+    def start(self) -> None:
+        facts(self.device).synchronize(self.device)
+        self._t0 = time.perf_counter()
+
+    def stop(self) -> float:
+        """Milliseconds since :meth:`start`."""
+        facts(self.device).synchronize(self.device)
+        return (time.perf_counter() - self._t0) * 1000.0
+
+
+class CudaEventStopwatch(Stopwatch):
+    """Device time of the queued work between two CUDA events recorded on the device's current stream."""
+
+    def start(self) -> None:
+        self._start = torch.cuda.Event(enable_timing=True)
+        self._end = torch.cuda.Event(enable_timing=True)
+        self._start.record(torch.cuda.current_stream(self.device))
+
+    def stop(self) -> float:
+        self._end.record(torch.cuda.current_stream(self.device))
+        self._end.synchronize()
+        return float(self._start.elapsed_time(self._end))
+
+
+@dataclass
+class MemoryCounters:
+    """Device memory counters around a region; host RSS is sampled separately by the tracker.
+
+    ``sampled``: probes (MiB) the tracker polls in a thread; ``headline``: the detail key reported as the peak.
+    """
+
+    headline: str = "rss_peak_mb"
+    sampled: dict[str, Callable[[], float]] = field(default_factory=dict)
+
+    def reset(self, device: torch.device) -> None:
+        """Start a new region (clear peak counters)."""
+
+    def current(self, device: torch.device, peaks: dict[str, float]) -> float:
+        """The headline figure at the start of the region (MiB)."""
+        return peaks["rss"]
+
+    def read(self, device: torch.device, peaks: dict[str, float]) -> dict[str, float]:
+        """Device peaks of the region (MiB) from the counters and the sampled ``peaks``."""
+        return {}
+
+
+class CudaMemoryCounters(MemoryCounters):
+    def __init__(self) -> None:
+        super().__init__(headline="cuda_peak_allocated_mb")
+
+    def reset(self, device: torch.device) -> None:
+        torch.cuda.reset_peak_memory_stats(device)
+
+    def current(self, device: torch.device, peaks: dict[str, float]) -> float:
+        return torch.cuda.memory_allocated(device) / MIB
+
+    def read(self, device: torch.device, peaks: dict[str, float]) -> dict[str, float]:
+        return {
+            "cuda_peak_allocated_mb": torch.cuda.max_memory_allocated(device) / MIB,
+            "cuda_peak_reserved_mb": torch.cuda.max_memory_reserved(device) / MIB,
+        }
+
+
+class MpsMemoryCounters(MemoryCounters):
+    """MPS has no peak counter: the allocated bytes are sampled, so spikes shorter than the interval are missed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            headline="mps_peak_allocated_mb",
+            sampled={
+                "mps_allocated": lambda: torch.mps.current_allocated_memory() / MIB,
+                "mps_driver": lambda: torch.mps.driver_allocated_memory() / MIB,
+            },
+        )
+
+    def current(self, device: torch.device, peaks: dict[str, float]) -> float:
+        return peaks["mps_allocated"]
+
+    def read(self, device: torch.device, peaks: dict[str, float]) -> dict[str, float]:
+        return {"mps_peak_allocated_mb": peaks["mps_allocated"], "mps_peak_driver_mb": peaks["mps_driver"]}
+
+
+def _no_problem(device: torch.device, precision: str) -> Optional[str]:
+    return None
+
+
+@dataclass(frozen=True)
+class DeviceFacts:
+    kind: str
+    # Why the device cannot be used on this machine; None when it can.
+    unavailable: Callable[[], Optional[str]]
+    synchronize: Callable[[torch.device], None]
+    describe: Callable[[torch.device], str]
+    auto_precision: str
+    # Why a precision ("fp16", "bf16") cannot run on the device; None when it can.
+    precision_problem: Callable[[torch.device, str], Optional[str]]
+    # SDPA kernels on offer, and why one of them cannot run at a precision; None when it can.
+    sdpa_kernels: tuple[str, ...]
+    sdpa_kernel_problem: Callable[[torch.device, str, str], Optional[str]]
+    # Why fused attention kernels (SDPA's flash/efficient/cuDNN, xformers) cannot run at a precision.
+    fused_attention_problem: Callable[[torch.device, str], Optional[str]]
+    stopwatch: type[Stopwatch] = Stopwatch
+    memory: Callable[[], MemoryCounters] = MemoryCounters
+    # Host->device copies may be asynchronous (from pinned memory).
+    async_copies: bool = False
+    # Largest batch a fused attention kernel accepts on one grid axis (None: no limit).
+    attention_grid_limit: Optional[int] = None
+    # SDPA may fall back to a kernel that materialises the scores (split by MAX_SCORE_BYTES like math).
+    sdpa_materialises_scores: bool = False
+    # Benchmark defaults: window (frames, height, width) and pipeline network input size.
+    bench_window: tuple[int, int, int] = (32, 518, 518)
+    bench_input_size: int = 518
+
+
+def _cuda_unavailable() -> Optional[str]:
+    if torch.cuda.is_available():
+        return None
+    return f"device=cuda was asked for but torch.cuda.is_available() is False (torch {torch.__version__}); use device=cpu or device=auto"
 
 
 def mps_available() -> bool:
@@ -14,46 +170,184 @@ def mps_available() -> bool:
     return bool(backend is not None and backend.is_available())
 
 
-def resolve_device(name: str | torch.device = "auto") -> torch.device:
-    """Return the torch device for ``name`` or raise :class:`DeviceUnavailableError`."""
-    if isinstance(name, torch.device):
-        name = str(name)
-    kind = name.split(":")[0]
-    if kind not in DEVICE_NAMES:
-        raise ConfigError(f"unknown device {name!r}; choose one of {', '.join(DEVICE_NAMES)}")
-    if kind == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if mps_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise DeviceUnavailableError(
-            "device=cuda was asked for but torch.cuda.is_available() is False "
-            f"(torch {torch.__version__}); use device=cpu or device=auto"
-        )
-    if kind == "mps" and not mps_available():
-        raise DeviceUnavailableError(
+def _mps_unavailable(version: str = torch.__version__) -> Optional[str]:
+    if not mps_available():
+        return (
             "device=mps was asked for but the MPS backend is not available on this machine "
             "(it needs Apple silicon and macOS 12.3+); use device=cpu or device=auto"
         )
+    if torch_version(version) < MPS_TORCH_FLOOR:
+        floor = ".".join(map(str, MPS_TORCH_FLOOR))
+        return f"device=mps needs torch>={floor} (autocast and bicubic resampling on MPS), found {version}; pip install -U torch"
+    return None
+
+
+def cuda_capability(device: torch.device) -> tuple[int, int]:
+    return torch.cuda.get_device_capability(device)
+
+
+def _capability_text(device: torch.device) -> str:
+    return ".".join(map(str, cuda_capability(device)))
+
+
+def _cuda_precision_problem(device: torch.device, precision: str) -> Optional[str]:
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        return f"precision=bf16 is not supported on {device} here; use precision=fp16 or precision=fp32"
+    return None
+
+
+def _cuda_fused_problem(device: torch.device, precision: str) -> Optional[str]:
+    if precision == "bf16" and cuda_capability(device) < AMPERE:
+        return (
+            f"fused attention kernels have no bf16 before compute capability 8.0 (this GPU: "
+            f"{_capability_text(device)}); use precision=fp16, or attention=math for bf16"
+        )
+    return None
+
+
+def _cuda_sdpa_kernel_problem(device: torch.device, kernel: str, precision: str) -> Optional[str]:
+    if kernel in ("flash", "cudnn"):
+        if precision not in ("fp16", "bf16"):
+            return f"sdpa_kernel={kernel} runs in fp16/bf16 only, not {precision}; use precision=fp16 or sdpa_kernel=auto"
+        if cuda_capability(device) < AMPERE:
+            return (
+                f"sdpa_kernel={kernel} needs compute capability 8.0+ (this GPU: {_capability_text(device)}); "
+                "use sdpa_kernel=efficient or auto"
+            )
+    return None
+
+
+def _mps_precision_problem(device: torch.device, precision: str) -> Optional[str]:
+    if not torch.amp.is_autocast_available("mps"):
+        return f"precision={precision} needs autocast on MPS, which torch {torch.__version__} lacks; use precision=fp32"
+    return None
+
+
+def _no_kernel_problem(device: torch.device, kernel: str, precision: str) -> Optional[str]:
+    return None
+
+
+def _cpu_name(device: torch.device) -> str:
+    return platform.processor() or platform.machine() or "cpu"
+
+
+DEVICES: Registry[DeviceFacts] = Registry("device")
+DEVICES.register(
+    "cuda",
+    DeviceFacts(
+        kind="cuda",
+        unavailable=_cuda_unavailable,
+        synchronize=lambda device: torch.cuda.synchronize(device),
+        describe=lambda device: torch.cuda.get_device_name(device),
+        auto_precision="fp16",
+        precision_problem=_cuda_precision_problem,
+        sdpa_kernels=("auto", "flash", "efficient", "math", "cudnn"),
+        sdpa_kernel_problem=_cuda_sdpa_kernel_problem,
+        fused_attention_problem=_cuda_fused_problem,
+        stopwatch=CudaEventStopwatch,
+        memory=CudaMemoryCounters,
+        async_copies=True,
+        attention_grid_limit=CUDA_GRID_LIMIT,
+    ),
+    help="NVIDIA GPU",
+)
+DEVICES.register(
+    "mps",
+    DeviceFacts(
+        kind="mps",
+        unavailable=_mps_unavailable,
+        synchronize=lambda device: torch.mps.synchronize(),
+        describe=lambda device: "Apple MPS",
+        auto_precision="fp32",
+        precision_problem=_mps_precision_problem,
+        sdpa_kernels=("auto", "math"),
+        sdpa_kernel_problem=_no_kernel_problem,
+        fused_attention_problem=_no_problem,
+        memory=MpsMemoryCounters,
+        sdpa_materialises_scores=True,
+    ),
+    help="Apple silicon GPU",
+)
+DEVICES.register(
+    "cpu",
+    DeviceFacts(
+        kind="cpu",
+        unavailable=lambda: None,
+        synchronize=lambda device: None,
+        describe=_cpu_name,
+        auto_precision="fp32",
+        precision_problem=_no_problem,
+        sdpa_kernels=("auto", "flash", "math"),
+        sdpa_kernel_problem=_no_kernel_problem,
+        fused_attention_problem=_no_problem,
+        bench_window=(8, 196, 196),
+        bench_input_size=196,
+    ),
+    help="host processor",
+)
+
+AUTO = "auto"
+
+
+def device_choices() -> list[str]:
+    return [AUTO, *DEVICES.names()]
+
+
+def facts(device: torch.device | str) -> DeviceFacts:
+    """The record of ``device``'s type (``cuda:1`` -> cuda)."""
+    return DEVICES.get(torch.device(device).type)
+
+
+def resolve_device(name: str | torch.device = AUTO) -> torch.device:
+    """The torch device for ``name`` (``auto``, ``cpu``, ``cuda``, ``cuda:1``, ``mps``), or a one-line error."""
+    name = str(name)
+    kind = name.split(":")[0]
+    if kind == AUTO:
+        for record in DEVICES.records():
+            if record.value.unavailable() is None:
+                return torch.device(record.name)
+        raise DeviceUnavailableError("no device is usable")  # cpu always is
+    if kind not in DEVICES:
+        raise ConfigError(f"unknown device {name!r}; choose one of {', '.join(device_choices())}")
+    reason = DEVICES.get(kind).unavailable()
+    if reason is not None:
+        raise DeviceUnavailableError(reason)
     return torch.device(name)
 
 
 def synchronize(device: torch.device) -> None:
     """Wait for all queued work on ``device`` (no-op on cpu)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
+    facts(device).synchronize(torch.device(device))
 
 
 def device_description(device: torch.device) -> str:
     """Human-readable name of the hardware behind ``device``."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    if device.type == "mps":
-        return "Apple MPS"
-    import platform
+    return facts(device).describe(torch.device(device))
 
-    return platform.processor() or platform.machine() or "cpu"
+
+def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a host tensor to ``device``: asynchronously from pinned memory where the device allows it.
+
+    The pinned staging tensor stays valid until the copy completes (PyTorch's host allocator records the
+    copy's stream). Elsewhere (MPS above all) the copy is synchronous: an asynchronous copy from a temporary
+    host array can read it after it was freed.
+    """
+    if facts(device).async_copies:
+        return batch.pin_memory().to(device, non_blocking=True)
+    return batch.to(device)
+
+
+__all__ = [
+    "DEVICES",
+    "DeviceFacts",
+    "MAX_SCORE_BYTES",
+    "MemoryCounters",
+    "Stopwatch",
+    "device_choices",
+    "device_description",
+    "facts",
+    "mps_available",
+    "resolve_device",
+    "synchronize",
+    "to_device",
+]

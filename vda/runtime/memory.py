@@ -4,13 +4,13 @@
 
 * cuda: peak bytes allocated by tensors (``torch.cuda.max_memory_allocated``, counters reset on entry);
   the caching allocator's peak reserved bytes are reported too;
-* mps: peak of ``torch.mps.current_allocated_memory()`` sampled in a background thread (MPS has no
-  peak counter), plus the driver's allocated bytes;
+* mps: peak of ``torch.mps.current_allocated_memory()`` sampled every ``interval_s`` (5 ms) in a background
+  thread (MPS has no peak counter, so spikes shorter than that are missed), plus the driver's allocated bytes;
 * cpu: peak resident set size of the process, sampled in a background thread and corrected with
   ``ru_maxrss`` when the process-lifetime maximum was reached inside the region (it catches spikes
   between samples).
 
-Host RSS is sampled on every device, since host memory matters on GPU machines too. Peaks are absolute
+The device counters come from the device's record in :mod:`vda.runtime.device`. Host RSS is sampled on every device, since host memory matters on GPU machines too. Peaks are absolute
 (the process's footprint, weights included); ``increase_mb`` is the rise over the value at entry.
 """
 
@@ -24,11 +24,10 @@ from typing import Optional
 import psutil
 import torch
 
-from vda.runtime.device import synchronize
+from vda.runtime.device import MIB, facts, synchronize
 
 logger = logging.getLogger(__name__)
 
-MIB = 1024.0 * 1024.0
 
 
 def ru_maxrss_mb() -> Optional[float]:
@@ -78,28 +77,17 @@ class MemoryTracker:
         self.peak_mb: float = float("nan")
         self.baseline_mb: float = float("nan")
         self.details: dict[str, float] = {}
+        self._counters = facts(self.device).memory()
         self._sampler: Optional[_Sampler] = None
         self._ru_start: Optional[float] = None
 
-    def _probes(self) -> dict:
-        probes = {"rss": rss_mb}
-        if self.device.type == "mps":
-            probes["mps_allocated"] = lambda: torch.mps.current_allocated_memory() / MIB
-            probes["mps_driver"] = lambda: torch.mps.driver_allocated_memory() / MIB
-        return probes
-
     def __enter__(self) -> "MemoryTracker":
         synchronize(self.device)
-        if self.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self.baseline_mb = torch.cuda.memory_allocated(self.device) / MIB
+        self._counters.reset(self.device)
         self._ru_start = ru_maxrss_mb()
-        self._sampler = _Sampler(self._probes(), self.interval_s)
+        self._sampler = _Sampler({"rss": rss_mb, **self._counters.sampled}, self.interval_s)
         self._sampler.start()
-        if self.device.type == "mps":
-            self.baseline_mb = self._sampler.peaks["mps_allocated"]
-        elif self.device.type != "cuda":
-            self.baseline_mb = self._sampler.peaks["rss"]
+        self.baseline_mb = self._counters.current(self.device, self._sampler.peaks)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -112,16 +100,8 @@ class MemoryTracker:
         # process starts with its parent's maximum on Linux, so ru_maxrss alone can say nothing about a region.)
         if ru_end is not None and self._ru_start is not None and ru_end > self._ru_start:
             details["rss_peak_mb"] = max(peaks["rss"], ru_end)
-        if self.device.type == "cuda":
-            details["cuda_peak_allocated_mb"] = torch.cuda.max_memory_allocated(self.device) / MIB
-            details["cuda_peak_reserved_mb"] = torch.cuda.max_memory_reserved(self.device) / MIB
-            self.peak_mb = details["cuda_peak_allocated_mb"]
-        elif self.device.type == "mps":
-            details["mps_peak_allocated_mb"] = peaks["mps_allocated"]
-            details["mps_peak_driver_mb"] = peaks["mps_driver"]
-            self.peak_mb = details["mps_peak_allocated_mb"]
-        else:
-            self.peak_mb = details["rss_peak_mb"]
+        details.update(self._counters.read(self.device, peaks))
+        self.peak_mb = details[self._counters.headline]
         self.details = details
         logger.debug("peak memory on %s: %.1f MiB (%s)", self.device, self.peak_mb, details)
 

@@ -1,4 +1,8 @@
-"""Precision: fp32, fp16 or bf16 through autocast for the device actually used."""
+"""Precision: fp32, fp16 or bf16 through autocast for the device actually used.
+
+Autocast is entered only for a half precision that :func:`resolve_precision` accepted on the device, so a
+run is never labelled with a precision that did not run; fp32 never enters an autocast context at all.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import enum
 import torch
 
 from vda.errors import ConfigError, DeviceUnavailableError
+from vda.runtime.device import facts
 
 
 class Precision(str, enum.Enum):
@@ -21,31 +26,20 @@ class Precision(str, enum.Enum):
         return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[self.value]
 
 
-def _bf16_supported(device: torch.device) -> bool:
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "mps":
-        try:
-            torch.ones(1, dtype=torch.bfloat16, device=device)
-        except (RuntimeError, TypeError):
-            return False
-        return True
-    return True
-
-
 def resolve_precision(name: str | Precision, device: torch.device) -> Precision:
-    """Resolve ``auto`` (fp16 on cuda, fp32 elsewhere) and check the dtype works on ``device``."""
+    """Resolve ``auto`` (the device's choice: fp16 on cuda, fp32 elsewhere) and check it can run on ``device``."""
     try:
         precision = Precision(name)
     except ValueError:
         choices = ", ".join(p.value for p in Precision)
         raise ConfigError(f"unknown precision {name!r}; choose one of {choices}") from None
+    device = torch.device(device)
     if precision is Precision.auto:
-        return Precision.fp16 if device.type == "cuda" else Precision.fp32
-    if precision is Precision.bf16 and not _bf16_supported(device):
-        raise DeviceUnavailableError(
-            f"precision=bf16 is not supported on {device} here; use precision=fp16 or precision=fp32"
-        )
+        return Precision(facts(device).auto_precision)
+    if precision is not Precision.fp32:
+        problem = facts(device).precision_problem(device, precision.value)
+        if problem is not None:
+            raise DeviceUnavailableError(problem)
     return precision
 
 
@@ -57,5 +51,10 @@ def autocast(device: torch.device, precision: Precision) -> contextlib.AbstractC
 
 
 def fp32_region(device: torch.device) -> contextlib.AbstractContextManager:
-    """Disable autocast inside a region that must run in float32."""
-    return torch.autocast(device_type=device.type, enabled=False)
+    """Run a region in float32: leaves autocast only where it is on (never touches autocast in an fp32 run)."""
+    if torch.is_autocast_enabled(device.type):
+        return torch.autocast(device_type=device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
+__all__ = ["Precision", "autocast", "fp32_region", "resolve_precision"]

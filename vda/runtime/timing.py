@@ -20,11 +20,14 @@ from typing import Callable, Iterator, Optional, TypeVar
 import numpy as np
 import torch
 
-from vda.runtime.device import synchronize
+from vda.runtime.device import facts, synchronize
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# Stages of the video pipeline, in order (decode and preprocess feed the model, write is every output).
+STAGES = ("decode", "preprocess", "encoder", "head", "align", "write")
 
 
 @dataclass(frozen=True)
@@ -69,35 +72,22 @@ class LatencyStats:
 class DeviceTimer:
     """Time one region on ``device``; ``elapsed_ms`` is set on exit.
 
-    On cuda the region is bracketed by CUDA events (device time of the queued work, read after
-    synchronising the end event); on mps the device is synchronised before and after a wall clock;
-    on cpu the wall clock is enough.
+    The device's stopwatch (:mod:`vda.runtime.device`) does the timing: CUDA events recorded on the
+    device's own stream (device time of the queued work), or a wall clock with the device synchronised
+    at both ends (mps, cpu).
     """
 
     def __init__(self, device: torch.device | str) -> None:
         self.device = torch.device(device)
         self.elapsed_ms: float = math.nan
-        self._start_event = self._end_event = None
-        self._t0 = 0.0
+        self._stopwatch = facts(self.device).stopwatch(self.device)
 
     def __enter__(self) -> "DeviceTimer":
-        if self.device.type == "cuda":
-            self._start_event = torch.cuda.Event(enable_timing=True)
-            self._end_event = torch.cuda.Event(enable_timing=True)
-            self._start_event.record()
-        else:
-            synchronize(self.device)
-            self._t0 = time.perf_counter()
+        self._stopwatch.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.device.type == "cuda":
-            self._end_event.record()
-            self._end_event.synchronize()
-            self.elapsed_ms = float(self._start_event.elapsed_time(self._end_event))
-        else:
-            synchronize(self.device)
-            self.elapsed_ms = (time.perf_counter() - self._t0) * 1000.0
+        self.elapsed_ms = self._stopwatch.stop()
 
 
 @dataclass
@@ -181,4 +171,4 @@ class StageTimes:
         return dict(self.seconds)
 
 
-__all__ = ["DeviceTimer", "LatencyStats", "LatencyTracker", "StageTimes", "time_first_call"]
+__all__ = ["STAGES", "DeviceTimer", "LatencyStats", "LatencyTracker", "StageTimes", "time_first_call"]

@@ -1,4 +1,4 @@
-"""Benchmark scenarios. Each module's ``run(cfg, device, precision) -> JobResult`` measures one job.
+"""Benchmark scenarios: one module each, registered in :data:`SCENARIOS` (see :mod:`vda.bench.scenarios.base`).
 
 :func:`run_scenario` resolves the device and precision, runs the scenario named by ``cfg.scenario.name``
 and turns any exception into a result (``unavailable``, ``oom`` or ``error``), so a sweep never stops
@@ -7,31 +7,28 @@ on one job.
 
 from __future__ import annotations
 
+import importlib
 import logging
-from typing import Any, Callable
+import pkgutil
+from typing import Any
 
 import torch
 
 from vda.bench.result import JobResult, from_exception
-from vda.bench.scenarios import equivalence, forward, pipeline
-from vda.errors import ConfigError
+from vda.bench.scenarios.base import SCENARIOS, Scenario
 from vda.runtime.device import resolve_device
-from vda.runtime.precision import Precision, resolve_precision
+from vda.runtime.precision import resolve_precision
 from vda.tracking import environment_tags
 
 logger = logging.getLogger(__name__)
 
-ScenarioFn = Callable[[Any, torch.device, Precision], JobResult]
-
-SCENARIOS: dict[str, ScenarioFn] = {
-    "forward": forward.run,
-    "equivalence": equivalence.run,
-    "pipeline": pipeline.run,
-}
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name not in ("base", "common"):
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def run_scenario(cfg: Any) -> JobResult:
-    """Run one job described by a plain (string-valued) config; never raises for a failed measurement."""
+    """Run one job described by a typed :class:`~vda.bench.config.BenchConfig`; never raises for a failed measurement."""
     device = None
     resolved: dict[str, str] = {}
     threads = torch.get_num_threads()
@@ -39,13 +36,12 @@ def run_scenario(cfg: Any) -> JobResult:
         torch.set_num_threads(int(cfg.job.threads))
     resolved["job.threads"] = str(torch.get_num_threads())
     try:
-        if cfg.scenario.name not in SCENARIOS:
-            raise ConfigError(f"unknown scenario {cfg.scenario.name!r}; choose one of {', '.join(SCENARIOS)}")
+        scenario = SCENARIOS.get(cfg.scenario.name)
         device = resolve_device(cfg.device.name)
         resolved["device.resolved"] = device.type
         precision = resolve_precision(cfg.precision.name, device)
         resolved["precision.resolved"] = precision.value
-        result = SCENARIOS[cfg.scenario.name](cfg, device, precision)
+        result = scenario.run(cfg, device, precision)
     except Exception as exc:  # every failure becomes a recorded result
         logger.debug("job failed", exc_info=True)
         result = from_exception(exc)
@@ -58,4 +54,4 @@ def run_scenario(cfg: Any) -> JobResult:
     return result
 
 
-__all__ = ["SCENARIOS", "run_scenario"]
+__all__ = ["SCENARIOS", "Scenario", "run_scenario"]

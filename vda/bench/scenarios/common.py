@@ -6,17 +6,16 @@ from typing import Any, Optional
 
 import torch
 
-from vda.model import VideoDepthAnything, build_model
+from vda.attention import check_attention
+from vda.factory import Runtime, create_model
+from vda.model import VideoDepthAnything
+from vda.runtime.device import facts
 from vda.runtime.precision import Precision
-
-# (frames, height, width) when the scenario leaves them null.
-REFERENCE_WINDOW = (32, 518, 518)  # the published workload, used on cuda and mps
-CPU_WINDOW = (8, 196, 196)
 
 
 def window_shape(scenario: Any, device: torch.device) -> tuple[int, int, int, int]:
-    """``[batch, frames, height, width]`` from the scenario config, nulls filled with the device default."""
-    frames, height, width = CPU_WINDOW if device.type == "cpu" else REFERENCE_WINDOW
+    """``[batch, frames, height, width]`` from the scenario config, nulls filled with the device's default."""
+    frames, height, width = facts(device).bench_window
     return (
         int(scenario.batch),
         int(scenario.frames or frames),
@@ -41,14 +40,8 @@ def random_window(shape: tuple[int, int, int, int], seed: int, device: torch.dev
 def build_for(
     cfg: Any, device: torch.device, precision: Precision, attention: Optional[str] = None
 ) -> VideoDepthAnything:
-    """The model ``cfg`` asks for, optionally with another attention implementation."""
-    return build_model(
-        encoder=cfg.encoder.name,
-        metric=bool(cfg.model.metric),
-        attention=attention or cfg.attention.name,
-        sdpa_kernel=cfg.attention.sdpa_kernel,
-        device=device,
-        precision=precision.value,
-        checkpoint=cfg.model.checkpoint,
-        seed=int(cfg.model.seed),
-    )
+    """The model ``cfg`` asks for (device and precision already resolved), optionally with another attention."""
+    name = attention or cfg.attention.name
+    check_attention(name, device, precision.value, cfg.attention.sdpa_kernel)
+    runtime = Runtime(device, precision, name, cfg.attention.sdpa_kernel)
+    return create_model(runtime, cfg.encoder.name, cfg.model.metric, cfg.model.checkpoint, cfg.model.seed)

@@ -7,18 +7,30 @@ metrics); an implementation that cannot run here is a child with status ``unavai
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
+from vda.attention import ATTENTION
 from vda.bench.equivalence import compare
 from vda.bench.result import JobResult, Status, from_exception
+from vda.bench.scenarios.base import SCENARIOS, Scenario, WindowScenarioConfig
 from vda.bench.scenarios.common import build_for, random_window, shape_params, window_shape
 from vda.model import VideoDepthAnything
 from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
 
 REFERENCE = ("math", Precision.fp32)
+
+
+@dataclass
+class EquivalenceScenarioConfig(WindowScenarioConfig):
+    """Depth of each implementation (at the chosen precision) against ``math`` in fp32, same weights and input."""
+
+    name: str = "equivalence"
+    # Every registered attention implementation by default.
+    implementations: list[str] = field(default_factory=lambda: ATTENTION.names())
 
 
 def _against_reference(
@@ -60,3 +72,10 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
         params=shape_params(shape),
         children=children,
     )
+
+
+SCENARIOS.register(
+    "equivalence",
+    Scenario(EquivalenceScenarioConfig, run, timed=False),
+    help="depth of each attention implementation vs math fp32 (nested run per implementation)",
+)

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from vda.bench.result import JobResult
+from vda.bench.scenarios.base import SCENARIOS, Scenario, WindowScenarioConfig
 from vda.bench.scenarios.common import build_for, random_window, shape_params, window_shape
 from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
 from vda.runtime.timing import LatencyTracker, time_first_call
+
+
+@dataclass
+class ForwardScenarioConfig(WindowScenarioConfig):
+    """Latency, throughput and peak memory of ``model(x)`` on one window."""
+
+    name: str = "forward"
+    # Untimed calls before measuring.
+    warmup: int = 2
+    # Timed calls continue until both minimums are reached (max_runs > 0 caps the count).
+    min_runs: int = 10
+    min_time_s: float = 5.0
+    max_runs: int = 0
 
 
 def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
@@ -47,3 +62,6 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
         **{f"mem_{name}": value for name, value in memory.details.items()},
     }
     return JobResult(metrics=metrics, params=shape_params(shape), samples_ms=list(stats.samples_ms))
+
+
+SCENARIOS.register("forward", Scenario(ForwardScenarioConfig, run), help="latency, throughput and peak memory of one window")

@@ -9,68 +9,56 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from fractions import Fraction
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-import numpy as np
 import torch
-from omegaconf import OmegaConf
 
 from vda.bench.result import JobResult
+from vda.bench.scenarios.base import SCENARIOS, Scenario, ScenarioConfig
 from vda.bench.scenarios.common import build_for
 from vda.errors import ConfigError
-from vda.pipeline.run import STAGES, InferResult, process_video, resolve_path
+from vda.pipeline.command import resolve_path
+from vda.pipeline.config import InferSettings
+from vda.pipeline.formats import OutputConfig
+from vda.pipeline.video import InferResult, process_video
+from vda.runtime.device import facts
 from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
-from vda.runtime.timing import time_first_call
-from vda.video import VideoWriter, probe
+from vda.runtime.timing import STAGES, time_first_call
+from vda.video import probe
+from vda.video.synthetic import synthetic_clip
 
-REFERENCE_INPUT_SIZE = 518
-CPU_INPUT_SIZE = 196
+@dataclass
+class PipelineScenarioConfig(ScenarioConfig):
+    """End-to-end frames/s of the video inference (``run_infer.py``'s pipeline) with the per-stage split."""
 
-
-def synthetic_clip(path: Path, frames: int, height: int, width: int, fps: int, seed: int = 0) -> Path:
-    """Smoothly moving colour patterns with a little noise, written as H.264."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    with VideoWriter(path, width, height, Fraction(fps)) as writer:
-        for t in range(frames):
-            image = np.stack(
-                [
-                    127 + 100 * np.sin((x + 3 * t) / 17.0),
-                    127 + 100 * np.cos((y - 2 * t) / 13.0),
-                    127 + 80 * np.sin((x + y + t) / 23.0),
-                ],
-                axis=-1,
-            )
-            image += rng.normal(0, 6, image.shape)
-            writer.write(np.clip(image, 0, 255).astype(np.uint8))
-    return path
-
-
-def _inference_config(scenario: Any, input_size: int) -> Any:
-    """The part of ``run_infer.py``'s config that :func:`process_video` reads."""
-    return OmegaConf.create(
-        {
-            "infer": {"input_size": input_size, "feature_cache": bool(scenario.feature_cache)},
-            "output": {
-                "npz": bool(scenario.npz),
-                "vis": bool(scenario.vis),
-                "src": False,
-                "png16": False,
-                "grayscale": False,
-                "progress": False,
-            },
-        }
-    )
+    name: str = "pipeline"
+    # Video to process (relative to the launch directory); null: a generated clip of the size below.
+    input: Optional[str] = None
+    clip_frames: int = 40
+    clip_height: int = 240
+    clip_width: int = 320
+    clip_fps: int = 24
+    # Network input size; null: the device's default (518 on cuda/mps, the reference; 196 on cpu).
+    input_size: Optional[int] = None
+    max_res: int = 1280
+    max_len: int = -1
+    target_fps: float = -1.0
+    feature_cache: bool = True
+    # Outputs written as run_infer.py does (timed as the "write" stage), deleted after the job.
+    npz: bool = True
+    vis: bool = True
+    # Measured passes over the video after the first (cold) pass, which gives first_call_s.
+    repeats: int = 1
 
 
 def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     scenario = cfg.scenario
     if int(scenario.repeats) < 1:
         raise ConfigError(f"scenario.repeats={scenario.repeats}: measure at least one pass (repeats >= 1)")
-    input_size = int(scenario.input_size or (CPU_INPUT_SIZE if device.type == "cpu" else REFERENCE_INPUT_SIZE))
+    input_size = int(scenario.input_size or facts(device).bench_input_size)
     workdir = Path(tempfile.mkdtemp(prefix="vda-bench-pipeline-"))
     try:
         if scenario.input:
@@ -84,12 +72,13 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
                 int(scenario.clip_fps),
             )
         info = probe(path, max_res=scenario.max_res, target_fps=scenario.target_fps, max_len=scenario.max_len)
-        infer_cfg = _inference_config(scenario, input_size)
+        settings = InferSettings(input_size=input_size, feature_cache=scenario.feature_cache)
+        output = OutputConfig(npz=scenario.npz, vis=scenario.vis, progress=False)
 
         def one_pass(model: torch.nn.Module, index: int) -> InferResult:
             out = workdir / f"pass{index}"
             out.mkdir()
-            return process_video(model, info, out, infer_cfg)
+            return process_video(model, info, out, settings, output)
 
         with MemoryTracker(device) as memory:
 
@@ -124,3 +113,8 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
         "video.fps": str(info.fps),
     }
     return JobResult(metrics=metrics, params=params)
+
+
+SCENARIOS.register(
+    "pipeline", Scenario(PipelineScenarioConfig, run), help="end-to-end frames/s of run_infer.py's pipeline, per stage"
+)

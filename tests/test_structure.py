@@ -1,0 +1,193 @@
+"""The public API, the registries as the one source of every choice, and the shape of the codebase."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+import vda
+from vda.attention import ATTENTION
+from vda.bench.config import register_configs as register_bench
+from vda.bench.scenarios import SCENARIOS
+from vda.bench.scenarios.equivalence import EquivalenceScenarioConfig
+from vda.config import to_object
+from vda.model import ENCODERS
+from vda.pipeline import formats
+from vda.pipeline.config import InferSettings
+from vda.pipeline.config import register_configs as register_infer
+from vda.pipeline.video import process_video
+from vda.runtime.device import device_choices
+from vda.runtime.precision import Precision
+from vda.video import VideoReader, probe
+from vda.video.synthetic import synthetic_frames, write_video
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+
+
+# ---------------------------------------------------------------- public API
+def test_infer_video_on_an_array_equals_run_infer(tmp_path, random_checkpoint, tiny_model):
+    video = write_video(tmp_path / "api.mp4", synthetic_frames(37, 48, 64, seed=5), fps=24)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "run_infer.py"),
+            f"input={video}",
+            f"output_dir={tmp_path / 'out'}",
+            "device=cpu",
+            "precision=fp32",
+            f"model.checkpoint={random_checkpoint}",
+            "infer.input_size=28",
+            "output.vis=false",
+            "mlflow.enabled=false",
+            f"hydra.run.dir={tmp_path / 'hydra'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    saved = np.load(tmp_path / "out" / "api_depths.npz")["depths"]
+    frames = np.stack(list(VideoReader(probe(video))))  # the frames run_infer.py decoded
+    depth = vda.infer_video(tiny_model, frames, input_size=28)
+    assert depth.dtype == np.float32 and depth.shape == (37, 48, 64)
+    np.testing.assert_array_equal(depth, saved)
+    np.testing.assert_array_equal(vda.infer_video(tiny_model, video, input_size=28), saved)
+    chunks = list(vda.iter_depth(tiny_model, iter(frames), input_size=28))
+    assert len(chunks) > 1
+    np.testing.assert_array_equal(np.concatenate(chunks), saved)
+
+
+def test_infer_video_rejects_frames_it_cannot_use(tiny_model):
+    from vda.errors import InputShapeError
+
+    with pytest.raises(InputShapeError, match="frame 0: expected RGB uint8"):
+        vda.infer_video(tiny_model, np.zeros((3, 28, 28, 3), np.float32), input_size=28)
+    mixed = [np.zeros((28, 28, 3), np.uint8), np.zeros((28, 42, 3), np.uint8)]
+    with pytest.raises(InputShapeError, match="frame 1"):
+        vda.infer_video(tiny_model, mixed, input_size=28)
+
+
+# ---------------------------------------------------------------- registries -> config choices
+def _compose(config: str, overrides: list[str]):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config, overrides=overrides)
+
+
+CHOICES = (
+    [("encoder", name) for name in ENCODERS]
+    + [("device", name) for name in device_choices()]
+    + [("precision", p.value) for p in Precision]
+    + [("attention", name) for name in ATTENTION]
+)
+
+
+@pytest.mark.parametrize("group, name", CHOICES)
+def test_every_registry_record_is_a_choice_of_both_commands(group, name):
+    register_infer()
+    register_bench()
+    infer = to_object(_compose("infer", ["input=x.mp4", f"{group}={name}"]))
+    bench = to_object(_compose("bench", [f"{group}={name}"]))
+    for cfg in (infer, bench):
+        assert str(getattr(getattr(cfg, group).name, "value", getattr(cfg, group).name)) == name
+
+
+@pytest.mark.parametrize("name", SCENARIOS.names())
+def test_every_scenario_record_is_a_typed_choice(name):
+    register_bench()
+    cfg = to_object(_compose("bench", [f"scenario={name}"]))
+    assert isinstance(cfg.scenario, SCENARIOS.get(name).schema) and cfg.scenario.name == name
+
+
+def test_equivalence_lists_every_registered_attention_by_default():
+    vda.register_attention("extra", lambda q, k, v, scale: v)
+    try:
+        assert EquivalenceScenarioConfig().implementations == ATTENTION.names()
+        assert "extra" in EquivalenceScenarioConfig().implementations
+    finally:
+        ATTENTION.unregister("extra")
+
+
+def test_an_output_format_is_one_record(tmp_path, tiny_model, monkeypatch):
+    """Register a format: the output config gets its switch and process_video writes it, nothing else edited."""
+
+    class RangeWriter(formats.OutputWriter):
+        def finish(self, store):
+            self.path.write_text(json.dumps({"min": store.min, "max": store.max, "frames": store.count}))
+
+    original = formats.OUTPUTS.records()
+    monkeypatch.setattr(formats, "OUTPUTS", formats.Registry("output"))
+    for record in original:
+        formats.OUTPUTS.register(record.name, record.value, help=record.help)
+    formats.OUTPUTS.register("range", formats.OutputFormat("{stem}_range.json", RangeWriter), help="depth range")
+    monkeypatch.setattr("vda.pipeline.video.OUTPUTS", formats.OUTPUTS)
+    config = formats._output_config()
+    assert {f.name for f in dataclasses.fields(config)} >= {"npz", "vis", "src", "png16", "range"}
+    video = write_video(tmp_path / "fmt.mp4", synthetic_frames(5, 48, 64))
+    out = tmp_path / "out"
+    out.mkdir()
+    result = process_video(
+        tiny_model, probe(video), out, InferSettings(input_size=28), config(npz=False, vis=False, range=True, progress=False)
+    )
+    assert [p.name for p in result.outputs] == ["fmt_range.json"]
+    assert json.loads((out / "fmt_range.json").read_text())["frames"] == 5
+
+
+# ---------------------------------------------------------------- shape of the codebase
+def _imports(path: Path) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+LIBRARY = sorted((ROOT / "vda").rglob("*.py"))
+
+
+def test_no_library_module_imports_an_entry_script():
+    offenders = [str(p) for p in LIBRARY if _imports(p) & {"run_infer", "run_bench"}]
+    assert offenders == []
+
+
+def test_the_model_package_does_not_import_weights_or_the_factory():
+    """weights and the factory import the model, never the other way round (no import loop)."""
+    for path in (ROOT / "vda" / "model").glob("*.py"):
+        assert not {m for m in _imports(path) if m in ("vda.weights", "vda.factory", "vda")}, path
+
+
+@pytest.mark.parametrize("script", ["run_infer.py", "run_bench.py"])
+def test_entry_scripts_stay_thin(script):
+    assert len((ROOT / script).read_text().splitlines()) < 40
+
+
+# modules where a loop would hide: each imported first, in a fresh interpreter
+FIRST_IMPORTS = [
+    "vda.weights",
+    "vda.model",
+    "vda.factory",
+    "vda.attention",
+    "vda.runtime.timing",
+    "vda.config",
+    "vda.pipeline.command",
+    "vda.bench.scenarios.pipeline",
+]
+
+
+@pytest.mark.parametrize("module", FIRST_IMPORTS)
+def test_module_imports_first_without_a_loop(module):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr.splitlines()[-1:]

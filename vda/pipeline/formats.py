@@ -1,0 +1,161 @@
+"""Output formats of an inference run, one record each in :data:`OUTPUTS`: ``npz``, ``vis``, ``src``, ``png16``.
+
+A format is a file (or folder) name pattern and an :class:`OutputWriter` that sees the decoded frames as they
+are read (:meth:`OutputWriter.add_frame`, for formats that copy the source) and the finished depth in its
+scratch store (:meth:`OutputWriter.finish`). Each output is written under a staged temporary name and
+appears only when all are complete. The ``output`` config group (``output.<name>=true|false``) and the output
+names are derived from this registry: a new format is one :func:`OUTPUTS.register <vda.registry.Registry.register>`
+call here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, make_dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from vda.pipeline.outputs import DepthStore, write_png16, write_preview
+from vda.registry import Registry
+from vda.video.reader import VideoInfo
+from vda.video.writer import VideoWriter
+
+
+@dataclass
+class OutputContext:
+    """What a writer may need: the video, the output options, whether depth is metric."""
+
+    info: VideoInfo
+    options: Any  # an OutputConfig
+    metric: bool
+
+
+class OutputWriter:
+    """Writes one output to ``path`` (its staged temporary name)."""
+
+    def __init__(self, path: Path, context: OutputContext) -> None:
+        self.path = path
+        self.context = context
+
+    def add_frame(self, frame: np.ndarray) -> None:
+        """One decoded RGB frame ``[H, W, 3]``, in order (only formats with ``takes_frames``)."""
+
+    def finish(self, store: DepthStore) -> None:
+        """Write the output from the complete depth."""
+
+    def abort(self) -> None:
+        """Release what the writer holds; the staged file is deleted by the caller."""
+
+
+class NpzWriter(OutputWriter):
+    def finish(self, store: DepthStore) -> None:
+        store.write_npz(self.path, self.context.info.fps)
+
+
+class PreviewWriter(OutputWriter):
+    def finish(self, store: DepthStore) -> None:
+        write_preview(store, self.path, self.context.info.fps, self.context.options.grayscale)
+
+
+class SourceWriter(OutputWriter):
+    def __init__(self, path: Path, context: OutputContext) -> None:
+        super().__init__(path, context)
+        info = context.info
+        self.video: Optional[VideoWriter] = VideoWriter(path, info.width, info.height, info.fps)
+
+    def add_frame(self, frame: np.ndarray) -> None:
+        self.video.write(frame)
+
+    def finish(self, store: DepthStore) -> None:
+        self.video.close()
+        self.video = None
+
+    def abort(self) -> None:
+        if self.video is not None:
+            self.video.abort()
+            self.video = None
+
+
+class Png16Writer(OutputWriter):
+    def finish(self, store: DepthStore) -> None:
+        unit = "metres" if self.context.metric else "relative (inverse depth, arbitrary scale)"
+        write_png16(store, self.path, unit)
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    filename: str  # pattern with {stem}
+    writer: type[OutputWriter]
+    default: bool = False
+    takes_frames: bool = False  # sees the decoded frames (add_frame)
+
+    def name_for(self, stem: str) -> str:
+        return self.filename.format(stem=stem)
+
+
+OUTPUTS: Registry[OutputFormat] = Registry("output")
+OUTPUTS.register(
+    "npz",
+    OutputFormat("{stem}_depths.npz", NpzWriter, default=True),
+    help="depths [N, H, W] float32 at the decoded frame size, fps",
+)
+OUTPUTS.register(
+    "vis",
+    OutputFormat("{stem}_vis.mp4", PreviewWriter, default=True),
+    help="colour-mapped preview (inferno, or grayscale with output.grayscale=true)",
+)
+OUTPUTS.register(
+    "src",
+    OutputFormat("{stem}_src.mp4", SourceWriter, takes_frames=True),
+    help="the decoded frames the depth belongs to",
+)
+OUTPUTS.register(
+    "png16",
+    OutputFormat("{stem}_depths_png16", Png16Writer),
+    help="one 16-bit PNG per frame plus scale.json",
+)
+
+# Options of the output group that are not formats: (name, type, default, help).
+OUTPUT_OPTIONS = (
+    ("grayscale", bool, False, "grayscale preview instead of inferno"),
+    ("progress", bool, True, "progress bar on stderr"),
+)
+
+
+def _output_config() -> type:
+    formats = [(r.name, bool, field(default=r.value.default)) for r in OUTPUTS.records()]
+    options = [(name, kind, field(default=default)) for name, kind, default, _ in OUTPUT_OPTIONS]
+    return make_dataclass(
+        "OutputConfig",
+        formats + options,
+        namespace={"__doc__": "output.<format>=true|false for every registered format, plus the output options."},
+    )
+
+
+OutputConfig = _output_config()
+
+
+def enabled_formats(options: Any) -> list[str]:
+    return [r.name for r in OUTPUTS.records() if getattr(options, r.name, False)]
+
+
+def output_names(stem: str) -> dict[str, str]:
+    """File (or folder) name of every format for an input named ``stem``."""
+    return {r.name: r.value.name_for(stem) for r in OUTPUTS.records()}
+
+
+__all__ = [
+    "OUTPUTS",
+    "OUTPUT_OPTIONS",
+    "NpzWriter",
+    "OutputConfig",
+    "OutputContext",
+    "OutputFormat",
+    "OutputWriter",
+    "Png16Writer",
+    "PreviewWriter",
+    "SourceWriter",
+    "enabled_formats",
+    "output_names",
+]
