@@ -1,7 +1,5 @@
 """Attention implementations: every registry record agrees with the definition, availability, batch splitting."""
 
-import dataclasses
-
 import pytest
 import torch
 
@@ -9,6 +7,7 @@ import vda
 from vda.attention import ATTENTION, AttentionOp, attention_problem, check_attention, math_attention, register_attention
 from vda.attention import implementations
 from vda.errors import BackendUnavailableError, ConfigError
+from vda.runtime.device import CpuFacts
 from vda import build_model
 
 CPU = torch.device("cpu")
@@ -78,8 +77,10 @@ def test_fused_kernels_split_only_by_the_grid_limit(monkeypatch):
     """CUDA's limit is 65535 per grid axis: the batch alone is chunked, whatever the number of heads."""
     q = torch.zeros(70000, 8, 32, 4)
     assert implementations.batch_chunk(q, q, materialises_scores=False) == 70000  # cpu: no grid limit
-    cuda_like = dataclasses.replace(implementations.facts(CPU), attention_grid_limit=65535)
-    monkeypatch.setattr(implementations, "facts", lambda device: cuda_like)
+    class CudaGrid(CpuFacts):
+        attention_grid_limit = 65535
+
+    monkeypatch.setattr(implementations, "facts", lambda device: CudaGrid())
     assert implementations.batch_chunk(q, q, materialises_scores=False) == 65535  # not 65535 // 8 heads
 
 

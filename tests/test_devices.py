@@ -5,7 +5,6 @@ Numbers refer to the findings of the devices issue.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
@@ -58,8 +57,8 @@ def test_half_precision_on_mps_needs_autocast_there(monkeypatch):
 # 1, 2. the torch floor: MPS autocast (2.5), bf16 and bicubic on MPS (2.6)
 def test_mps_needs_the_torch_floor(monkeypatch):
     monkeypatch.setattr(device_mod, "mps_available", lambda: True)
-    assert "needs torch>=2.6" in device_mod._mps_unavailable("2.5.1")
-    assert device_mod._mps_unavailable("2.6.0") is None
+    assert "needs torch>=2.6" in device_mod.MpsFacts().unavailable("2.5.1")
+    assert device_mod.MpsFacts().unavailable("2.6.0") is None
     floor = re.search(r'"torch>=([\d.]+)"', (ROOT / "pyproject.toml").read_text()).group(1)
     assert tuple(int(x) for x in floor.split(".")[:2]) >= device_mod.MPS_TORCH_FLOOR
 
@@ -189,9 +188,11 @@ def test_cuda_events_record_on_the_timed_device(monkeypatch):
     assert recorded == ["stream of cuda:1", "stream of cuda:1"]
 
 
-def test_every_device_record_is_complete():
-    for name in device_mod.DEVICES:
-        facts = device_mod.DEVICES.get(name)
-        assert facts.kind == name and facts.auto_precision in ("fp32", "fp16", "bf16")
-        assert "auto" in facts.sdpa_kernels and len(facts.bench_window) == 3
-        assert dataclasses.is_dataclass(facts)
+@pytest.mark.parametrize("name", device_mod.DEVICES.names())
+def test_every_device_record_is_complete(name):
+    facts = device_mod.DEVICES.get(name)
+    assert isinstance(facts, device_mod.DeviceFacts)
+    assert resolve_precision("auto", torch.device(name)).value == facts.auto_precision
+    assert "auto" in facts.sdpa_kernels and len(facts.bench_window) == 3
+    reason = facts.unavailable()
+    assert reason is None or f"device={name}" in reason

@@ -9,7 +9,7 @@ The top-level schemas live next to their entry points: :mod:`vda.pipeline.config
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -64,6 +64,18 @@ class MlflowConfig:
     experiment: str = "vda"
 
 
+@dataclass
+class RunConfig:
+    """What both commands choose: the network, where and how it runs, its weights, where runs are tracked."""
+
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    device: DeviceConfig = field(default_factory=DeviceConfig)
+    precision: PrecisionConfig = field(default_factory=PrecisionConfig)
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+
+
 def store_choice_groups(cs: ConfigStore) -> None:
     """One Hydra group option per registry record (``encoder=vitl``, ``attention=math`` ...)."""
     for record in ENCODERS.records():
@@ -112,6 +124,7 @@ __all__ = [
     "MlflowConfig",
     "ModelConfig",
     "PrecisionConfig",
+    "RunConfig",
     "flatten",
     "store_choice_groups",
     "to_object",

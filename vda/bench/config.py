@@ -14,15 +14,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from vda.bench.scenarios import SCENARIOS
-from vda.config import (
-    AttentionConfig,
-    DeviceConfig,
-    EncoderConfig,
-    MlflowConfig,
-    ModelConfig,
-    PrecisionConfig,
-    store_choice_groups,
-)
+from vda.config import MlflowConfig, ModelConfig, RunConfig, store_choice_groups
 
 
 @dataclass
@@ -36,11 +28,7 @@ class JobConfig:
 
 
 @dataclass
-class BenchConfig:
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    device: DeviceConfig = field(default_factory=DeviceConfig)
-    precision: PrecisionConfig = field(default_factory=PrecisionConfig)
-    attention: AttentionConfig = field(default_factory=AttentionConfig)
+class BenchConfig(RunConfig):
     scenario: Any = MISSING
     # Speed and equivalence do not depend on trained values: seeded random weights by default.
     model: ModelConfig = field(default_factory=lambda: ModelConfig(checkpoint="random"))

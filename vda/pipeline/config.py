@@ -6,15 +6,7 @@ from dataclasses import dataclass, field
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from vda.config import (
-    AttentionConfig,
-    DeviceConfig,
-    EncoderConfig,
-    MlflowConfig,
-    ModelConfig,
-    PrecisionConfig,
-    store_choice_groups,
-)
+from vda.config import RunConfig, store_choice_groups
 from vda.pipeline.formats import OutputConfig
 
 
@@ -33,18 +25,12 @@ class InferSettings:
 
 
 @dataclass
-class InferConfig:
+class InferConfig(RunConfig):
     input: str = MISSING
     # Relative to the launch directory; Hydra keeps its own logs and resolved config in outputs/<date>/<time>.
     output_dir: str = "depth"
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    device: DeviceConfig = field(default_factory=DeviceConfig)
-    precision: PrecisionConfig = field(default_factory=PrecisionConfig)
-    attention: AttentionConfig = field(default_factory=AttentionConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
     infer: InferSettings = field(default_factory=InferSettings)
     output: OutputConfig = field(default_factory=OutputConfig)
-    mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
 
 def register_configs() -> None:

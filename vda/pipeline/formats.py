@@ -95,26 +95,10 @@ class OutputFormat:
 
 
 OUTPUTS: Registry[OutputFormat] = Registry("output")
-OUTPUTS.register(
-    "npz",
-    OutputFormat("{stem}_depths.npz", NpzWriter, default=True),
-    help="depths [N, H, W] float32 at the decoded frame size, fps",
-)
-OUTPUTS.register(
-    "vis",
-    OutputFormat("{stem}_vis.mp4", PreviewWriter, default=True),
-    help="colour-mapped preview (inferno, or grayscale with output.grayscale=true)",
-)
-OUTPUTS.register(
-    "src",
-    OutputFormat("{stem}_src.mp4", SourceWriter, takes_frames=True),
-    help="the decoded frames the depth belongs to",
-)
-OUTPUTS.register(
-    "png16",
-    OutputFormat("{stem}_depths_png16", Png16Writer),
-    help="one 16-bit PNG per frame plus scale.json",
-)
+OUTPUTS.register("npz", OutputFormat("{stem}_depths.npz", NpzWriter, default=True), help="depths [N, H, W] float32, fps")
+OUTPUTS.register("vis", OutputFormat("{stem}_vis.mp4", PreviewWriter, default=True), help="colour-mapped preview")
+OUTPUTS.register("src", OutputFormat("{stem}_src.mp4", SourceWriter, takes_frames=True), help="the decoded frames")
+OUTPUTS.register("png16", OutputFormat("{stem}_depths_png16", Png16Writer), help="16-bit PNGs plus scale.json")
 
 # Options of the output group that are not formats: (name, type, default, help).
 OUTPUT_OPTIONS = (

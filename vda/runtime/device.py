@@ -3,7 +3,7 @@
 Callers ask :func:`facts` instead of branching on ``device.type``: synchronisation, the stopwatch of the
 latency timer, the memory counters, the precision checks and the ``auto`` precision, the SDPA kernels on
 offer, the attention split limits, host-to-device copies and the default benchmark sizes. A new device type
-is one :class:`DeviceFacts` record in :data:`DEVICES`.
+is one :class:`DeviceFacts` subclass registered in :data:`DEVICES`.
 
 ``auto`` picks the first available record in registration order: cuda > mps > cpu.
 """
@@ -127,59 +127,51 @@ class MpsMemoryCounters(MemoryCounters):
         return {"mps_peak_allocated_mb": peaks["mps_allocated"], "mps_peak_driver_mb": peaks["mps_driver"]}
 
 
-def _no_problem(device: torch.device, precision: str) -> Optional[str]:
-    return None
-
-
-@dataclass(frozen=True)
 class DeviceFacts:
-    kind: str
-    # Why the device cannot be used on this machine; None when it can.
-    unavailable: Callable[[], Optional[str]]
-    synchronize: Callable[[torch.device], None]
-    describe: Callable[[torch.device], str]
-    auto_precision: str
-    # Why a precision ("fp16", "bf16") cannot run on the device; None when it can.
-    precision_problem: Callable[[torch.device, str], Optional[str]]
-    # SDPA kernels on offer, and why one of them cannot run at a precision; None when it can.
-    sdpa_kernels: tuple[str, ...]
-    sdpa_kernel_problem: Callable[[torch.device, str, str], Optional[str]]
-    # Why fused attention kernels (SDPA's flash/efficient/cuDNN, xformers) cannot run at a precision.
-    fused_attention_problem: Callable[[torch.device, str], Optional[str]]
+    """What vda needs to know about one device type. The defaults describe a plain host device; each
+    device type overrides what differs."""
+
+    auto_precision = "fp32"
+    # SDPA kernels on offer.
+    sdpa_kernels: tuple[str, ...] = ("auto", "math")
     stopwatch: type[Stopwatch] = Stopwatch
-    memory: Callable[[], MemoryCounters] = MemoryCounters
+    memory: type[MemoryCounters] = MemoryCounters
     # Host->device copies may be asynchronous (from pinned memory).
-    async_copies: bool = False
+    async_copies = False
     # Largest batch a fused attention kernel accepts on one grid axis (None: no limit).
     attention_grid_limit: Optional[int] = None
-    # SDPA may fall back to a kernel that materialises the scores (split by MAX_SCORE_BYTES like math).
-    sdpa_materialises_scores: bool = False
+    # SDPA may fall back to a kernel that materialises the scores (then split by MAX_SCORE_BYTES like math).
+    sdpa_materialises_scores = False
     # Benchmark defaults: window (frames, height, width) and pipeline network input size.
-    bench_window: tuple[int, int, int] = (32, 518, 518)
-    bench_input_size: int = 518
+    bench_window = (32, 518, 518)
+    bench_input_size = 518
 
-
-def _cuda_unavailable() -> Optional[str]:
-    if torch.cuda.is_available():
+    def unavailable(self) -> Optional[str]:
+        """Why the device cannot be used on this machine; None when it can."""
         return None
-    return f"device=cuda was asked for but torch.cuda.is_available() is False (torch {torch.__version__}); use device=cpu or device=auto"
+
+    def synchronize(self, device: torch.device) -> None:
+        """Wait for the queued work."""
+
+    def describe(self, device: torch.device) -> str:
+        return device.type
+
+    def precision_problem(self, device: torch.device, precision: str) -> Optional[str]:
+        """Why ``precision`` ("fp16", "bf16") cannot run on the device; None when it can."""
+        return None
+
+    def sdpa_kernel_problem(self, device: torch.device, kernel: str, precision: str) -> Optional[str]:
+        """Why an offered SDPA kernel cannot run at ``precision``; None when it can."""
+        return None
+
+    def fused_attention_problem(self, device: torch.device, precision: str) -> Optional[str]:
+        """Why fused attention kernels (SDPA's flash/efficient/cuDNN, xformers) cannot run at ``precision``."""
+        return None
 
 
 def mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
-
-
-def _mps_unavailable(version: str = torch.__version__) -> Optional[str]:
-    if not mps_available():
-        return (
-            "device=mps was asked for but the MPS backend is not available on this machine "
-            "(it needs Apple silicon and macOS 12.3+); use device=cpu or device=auto"
-        )
-    if torch_version(version) < MPS_TORCH_FLOOR:
-        floor = ".".join(map(str, MPS_TORCH_FLOOR))
-        return f"device=mps needs torch>={floor} (autocast and bicubic resampling on MPS), found {version}; pip install -U torch"
-    return None
 
 
 def cuda_capability(device: torch.device) -> tuple[int, int]:
@@ -190,23 +182,36 @@ def _capability_text(device: torch.device) -> str:
     return ".".join(map(str, cuda_capability(device)))
 
 
-def _cuda_precision_problem(device: torch.device, precision: str) -> Optional[str]:
-    if precision == "bf16" and not torch.cuda.is_bf16_supported():
-        return f"precision=bf16 is not supported on {device} here; use precision=fp16 or precision=fp32"
-    return None
+class CudaFacts(DeviceFacts):
+    auto_precision = "fp16"
+    sdpa_kernels = ("auto", "flash", "efficient", "math", "cudnn")
+    stopwatch = CudaEventStopwatch
+    memory = CudaMemoryCounters
+    async_copies = True
+    attention_grid_limit = CUDA_GRID_LIMIT
 
-
-def _cuda_fused_problem(device: torch.device, precision: str) -> Optional[str]:
-    if precision == "bf16" and cuda_capability(device) < AMPERE:
+    def unavailable(self) -> Optional[str]:
+        if torch.cuda.is_available():
+            return None
         return (
-            f"fused attention kernels have no bf16 before compute capability 8.0 (this GPU: "
-            f"{_capability_text(device)}); use precision=fp16, or attention=math for bf16"
+            f"device=cuda was asked for but torch.cuda.is_available() is False (torch {torch.__version__}); "
+            "use device=cpu or device=auto"
         )
-    return None
 
+    def synchronize(self, device: torch.device) -> None:
+        torch.cuda.synchronize(device)
 
-def _cuda_sdpa_kernel_problem(device: torch.device, kernel: str, precision: str) -> Optional[str]:
-    if kernel in ("flash", "cudnn"):
+    def describe(self, device: torch.device) -> str:
+        return torch.cuda.get_device_name(device)
+
+    def precision_problem(self, device: torch.device, precision: str) -> Optional[str]:
+        if precision == "bf16" and not torch.cuda.is_bf16_supported():
+            return f"precision=bf16 is not supported on {device} here; use precision=fp16 or precision=fp32"
+        return None
+
+    def sdpa_kernel_problem(self, device: torch.device, kernel: str, precision: str) -> Optional[str]:
+        if kernel not in ("flash", "cudnn"):
+            return None
         if precision not in ("fp16", "bf16"):
             return f"sdpa_kernel={kernel} runs in fp16/bf16 only, not {precision}; use precision=fp16 or sdpa_kernel=auto"
         if cuda_capability(device) < AMPERE:
@@ -214,77 +219,57 @@ def _cuda_sdpa_kernel_problem(device: torch.device, kernel: str, precision: str)
                 f"sdpa_kernel={kernel} needs compute capability 8.0+ (this GPU: {_capability_text(device)}); "
                 "use sdpa_kernel=efficient or auto"
             )
-    return None
+        return None
+
+    def fused_attention_problem(self, device: torch.device, precision: str) -> Optional[str]:
+        if precision == "bf16" and cuda_capability(device) < AMPERE:
+            return (
+                f"fused attention kernels have no bf16 before compute capability 8.0 (this GPU: "
+                f"{_capability_text(device)}); use precision=fp16, or attention=math for bf16"
+            )
+        return None
 
 
-def _mps_precision_problem(device: torch.device, precision: str) -> Optional[str]:
-    if not torch.amp.is_autocast_available("mps"):
-        return f"precision={precision} needs autocast on MPS, which torch {torch.__version__} lacks; use precision=fp32"
-    return None
+class MpsFacts(DeviceFacts):
+    memory = MpsMemoryCounters
+    sdpa_materialises_scores = True
+
+    def unavailable(self, version: str = torch.__version__) -> Optional[str]:
+        if not mps_available():
+            return (
+                "device=mps was asked for but the MPS backend is not available on this machine "
+                "(it needs Apple silicon and macOS 12.3+); use device=cpu or device=auto"
+            )
+        if torch_version(version) < MPS_TORCH_FLOOR:
+            floor = ".".join(map(str, MPS_TORCH_FLOOR))
+            return f"device=mps needs torch>={floor} (autocast and bicubic resampling on MPS), found {version}; pip install -U torch"
+        return None
+
+    def synchronize(self, device: torch.device) -> None:
+        torch.mps.synchronize()
+
+    def describe(self, device: torch.device) -> str:
+        return "Apple MPS"
+
+    def precision_problem(self, device: torch.device, precision: str) -> Optional[str]:
+        if not torch.amp.is_autocast_available("mps"):
+            return f"precision={precision} needs autocast on MPS, which torch {torch.__version__} lacks; use precision=fp32"
+        return None
 
 
-def _no_kernel_problem(device: torch.device, kernel: str, precision: str) -> Optional[str]:
-    return None
+class CpuFacts(DeviceFacts):
+    sdpa_kernels = ("auto", "flash", "math")
+    bench_window = (8, 196, 196)
+    bench_input_size = 196
 
-
-def _cpu_name(device: torch.device) -> str:
-    return platform.processor() or platform.machine() or "cpu"
+    def describe(self, device: torch.device) -> str:
+        return platform.processor() or platform.machine() or "cpu"
 
 
 DEVICES: Registry[DeviceFacts] = Registry("device")
-DEVICES.register(
-    "cuda",
-    DeviceFacts(
-        kind="cuda",
-        unavailable=_cuda_unavailable,
-        synchronize=lambda device: torch.cuda.synchronize(device),
-        describe=lambda device: torch.cuda.get_device_name(device),
-        auto_precision="fp16",
-        precision_problem=_cuda_precision_problem,
-        sdpa_kernels=("auto", "flash", "efficient", "math", "cudnn"),
-        sdpa_kernel_problem=_cuda_sdpa_kernel_problem,
-        fused_attention_problem=_cuda_fused_problem,
-        stopwatch=CudaEventStopwatch,
-        memory=CudaMemoryCounters,
-        async_copies=True,
-        attention_grid_limit=CUDA_GRID_LIMIT,
-    ),
-    help="NVIDIA GPU",
-)
-DEVICES.register(
-    "mps",
-    DeviceFacts(
-        kind="mps",
-        unavailable=_mps_unavailable,
-        synchronize=lambda device: torch.mps.synchronize(),
-        describe=lambda device: "Apple MPS",
-        auto_precision="fp32",
-        precision_problem=_mps_precision_problem,
-        sdpa_kernels=("auto", "math"),
-        sdpa_kernel_problem=_no_kernel_problem,
-        fused_attention_problem=_no_problem,
-        memory=MpsMemoryCounters,
-        sdpa_materialises_scores=True,
-    ),
-    help="Apple silicon GPU",
-)
-DEVICES.register(
-    "cpu",
-    DeviceFacts(
-        kind="cpu",
-        unavailable=lambda: None,
-        synchronize=lambda device: None,
-        describe=_cpu_name,
-        auto_precision="fp32",
-        precision_problem=_no_problem,
-        sdpa_kernels=("auto", "flash", "math"),
-        sdpa_kernel_problem=_no_kernel_problem,
-        fused_attention_problem=_no_problem,
-        bench_window=(8, 196, 196),
-        bench_input_size=196,
-    ),
-    help="host processor",
-)
+DEVICES.register("cuda", CudaFacts(), help="NVIDIA GPU")
+DEVICES.register("mps", MpsFacts(), help="Apple silicon GPU")
+DEVICES.register("cpu", CpuFacts(), help="host processor")
 
 AUTO = "auto"
 
