@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vda.attention import AttentionOp
 from vda.model.dinov2 import PATCH_SIZE
-from vda.model.temporal import TemporalModule
+from vda.model.temporal import StreamCache, TemporalModule
 from vda.runtime.precision import fp32_region
 
 
@@ -86,29 +88,41 @@ class DPTHeadTemporal(nn.Module):
             TemporalModule(c, attention) for c in (out_channels[2], out_channels[3], features, features)
         )
 
-    def _temporal(self, index: int, x: torch.Tensor, frames: int) -> torch.Tensor:
+    def _temporal(self, index: int, x: torch.Tensor, frames: int, stream: Optional[StreamCache]) -> torch.Tensor:
+        module = self.motion_modules[index]
+        memories = None if stream is None else stream.module(index, module.attention_blocks)
         x = x.unflatten(0, (-1, frames)).transpose(1, 2)  # [B*T, C, h, w] -> [B, C, T, h, w]
-        return self.motion_modules[index](x).transpose(1, 2).flatten(0, 1)
+        return module(x, memories).transpose(1, 2).flatten(0, 1)
 
-    def forward(self, tokens: tuple[torch.Tensor, ...], frames: int, patch_hw: tuple[int, int]) -> torch.Tensor:
-        """Token maps, each [B*T, ph*pw, D] -> depth [B*T, 1, ph*14, pw*14] (before the final resize)."""
+    def forward(
+        self,
+        tokens: tuple[torch.Tensor, ...],
+        frames: int,
+        patch_hw: tuple[int, int],
+        stream: Optional[StreamCache] = None,
+    ) -> torch.Tensor:
+        """Token maps, each [B*T, ph*pw, D] -> depth [B*T, 1, ph*14, pw*14] (before the final resize).
+
+        With ``stream`` the input is one new frame (B = T = 1) of a stream and the temporal blocks attend over
+        the frames held in ``stream`` (the caller brackets the call with ``stream.begin`` / ``stream.end``).
+        """
         ph, pw = patch_hw
         layers = []
         for i, x in enumerate(tokens):
             x = x.transpose(1, 2).reshape(x.shape[0], x.shape[-1], ph, pw)  # [B*T, D, ph, pw]
             layers.append(self.resize_layers[i](self.projects[i](x)))
         layer_1, layer_2, layer_3, layer_4 = layers
-        layer_3 = self._temporal(0, layer_3, frames)
-        layer_4 = self._temporal(1, layer_4, frames)
+        layer_3 = self._temporal(0, layer_3, frames, stream)
+        layer_4 = self._temporal(1, layer_4, frames, stream)
 
         s = self.scratch
         layer_1_rn, layer_2_rn = s.layer1_rn(layer_1), s.layer2_rn(layer_2)
         layer_3_rn, layer_4_rn = s.layer3_rn(layer_3), s.layer4_rn(layer_4)
 
         path_4 = s.refinenet4(layer_4_rn, size=layer_3_rn.shape[2:])
-        path_4 = self._temporal(2, path_4, frames)
+        path_4 = self._temporal(2, path_4, frames, stream)
         path_3 = s.refinenet3(path_4, layer_3_rn, size=layer_2_rn.shape[2:])
-        path_3 = self._temporal(3, path_3, frames)
+        path_3 = self._temporal(3, path_3, frames, stream)
 
         out_size = (ph * PATCH_SIZE, pw * PATCH_SIZE)
         chunks = []

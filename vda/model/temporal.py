@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +12,40 @@ from torch import nn
 from vda.attention import AttentionOp
 
 MAX_FRAMES = 32  # length of the sinusoidal table stored in the checkpoints
+
+# Streaming rule: context = list[:STREAM_HEAD] + list[-STREAM_TAIL:] + the new frame (32 slots); the list
+# starts as frame 0 repeated MAX_FRAMES times and, from frame STREAM_DROP_AFTER + 1 on, loses its entry at
+# index 1 whenever a frame is appended, so it holds STREAM_LIST frames from then on.
+STREAM_HEAD = 2
+STREAM_TAIL = MAX_FRAMES - 1 - STREAM_HEAD
+STREAM_DROP_AFTER = 10
+STREAM_LIST = MAX_FRAMES + STREAM_DROP_AFTER
+STREAM_ROWS = 1 + STREAM_LIST  # ring rows: frame 0, then the latest STREAM_LIST frames (the new one included)
+
+
+def stream_list(frame: int) -> list[int]:
+    """Source frames held by the streaming list once ``frame`` (>= 0) has been appended, in list order."""
+    if frame < 0:
+        raise ValueError(f"frame index must be >= 0, got {frame}")
+    zeros = min(MAX_FRAMES, max(1, STREAM_LIST - frame))  # copies of frame 0 not deleted yet
+    return [0] * zeros + list(range(max(1, frame - STREAM_LIST + 2), frame + 1))
+
+
+def context_frames(frame: int) -> list[int]:
+    """Source frames of the first slots of ``frame``'s temporal context (``frame`` itself takes the last slot).
+
+    Frame 0 has no context (the network sees it alone); frame t >= 1 gets 31 frames,
+    ``list[:2] + list[-29:]`` of the list as it was after frame t-1; e.g. t=59 -> [0, 18, 30, 31, ..., 58].
+    """
+    if frame == 0:
+        return []
+    held = stream_list(frame - 1)
+    return held[:STREAM_HEAD] + held[-STREAM_TAIL:]
+
+
+def stream_row(frame: int) -> int:
+    """Ring-buffer row of ``frame``: 0 for frame 0, the latest ``STREAM_LIST`` frames cycle over the rest."""
+    return 0 if frame == 0 else 1 + (frame - 1) % STREAM_LIST
 
 
 def sinusoidal_table(length: int, dim: int) -> torch.Tensor:
@@ -46,7 +81,9 @@ class TemporalAttention(nn.Module):
         self.pos_encoder = PositionalEncoding(dim)
         self.attend = attention
 
-    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, frames: int, memory: Optional["AttentionMemory"] = None) -> torch.Tensor:
+        if memory is not None:
+            return memory(self, x)
         bt, hw, c = x.shape
         x = x.unflatten(0, (bt // frames, frames)).transpose(1, 2).flatten(0, 1)  # [B*h*w, T, C]
         x = self.pos_encoder(x)
@@ -89,9 +126,12 @@ class TemporalTransformerBlock(nn.Module):
         self.ff = FeedForward(dim)
         self.ff_norm = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
-        for attention, norm in zip(self.attention_blocks, self.norms):
-            x = x + attention(norm(x), frames)
+    def forward(
+        self, x: torch.Tensor, frames: int, memories: Optional[Sequence["AttentionMemory"]] = None
+    ) -> torch.Tensor:
+        memories = memories if memories is not None else [None] * len(self.attention_blocks)
+        for attention, norm, memory in zip(self.attention_blocks, self.norms, memories, strict=True):
+            x = x + attention(norm(x), frames, memory)
         return x + self.ff(self.ff_norm(x))
 
 
@@ -103,14 +143,15 @@ class TemporalTransformer(nn.Module):
         self.transformer_blocks = nn.ModuleList([TemporalTransformerBlock(channels, num_heads, attention)])
         self.proj_out = nn.Linear(channels, channels)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, memories: Optional[Sequence["AttentionMemory"]] = None) -> torch.Tensor:
+        """``memories``: one per attention block of the (single) transformer block, for a streaming step."""
         b, c, t, h, w = x.shape
         x = x.transpose(1, 2).flatten(0, 1)  # [B*T, C, h, w]
         residual = x
         x = self.norm(x).permute(0, 2, 3, 1).reshape(b * t, h * w, c)  # [B*T, h*w, C]
         x = self.proj_in(x)
         for block in self.transformer_blocks:
-            x = block(x, t)
+            x = block(x, t, memories)
         x = self.proj_out(x).reshape(b * t, h, w, c).permute(0, 3, 1, 2)  # [B*T, C, h, w]
         return (x + residual).unflatten(0, (b, t)).transpose(1, 2)  # [B, C, T, h, w]
 
@@ -122,5 +163,98 @@ class TemporalModule(nn.Module):
         super().__init__()
         self.temporal_transformer = TemporalTransformer(channels, num_heads, attention)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.temporal_transformer(x)
+    def forward(self, x: torch.Tensor, memories: Optional[Sequence["AttentionMemory"]] = None) -> torch.Tensor:
+        return self.temporal_transformer(x, memories)
+
+    @property
+    def attention_blocks(self) -> int:
+        return sum(len(block.attention_blocks) for block in self.temporal_transformer.transformer_blocks)
+
+
+class AttentionMemory:
+    """Streaming state of one temporal attention block: a ring of per-frame rows ``[h*w, STREAM_ROWS, C]``.
+
+    Called in place of the block's offline forward with the new frame's input ``x`` ``[1, h*w, C]`` (the
+    block's LayerNorm output), it stores the frame in its ring row and attends from the new frame over the
+    rows ``stream.rows`` (context frames, then the new frame), the positional table added over those slots.
+
+    With ``cached_projections`` the rows hold ``x W_k`` and ``x W_v``, projected once when the frame
+    arrives, and the projected table ``pe W_k``, ``pe W_v`` (computed once) is added per slot: since
+    ``to_k``/``to_v`` have no bias this is ``(x + pe) W`` up to rounding. Otherwise the rows hold ``x`` and
+    all slots are re-projected every step, the rule as published.
+    """
+
+    def __init__(self, stream: "StreamCache") -> None:
+        self.stream = stream
+        self.rows: Optional[tuple[torch.Tensor, ...]] = None  # (keys, values) or (inputs,): [h*w, ROWS, C]
+        self.table: Optional[tuple[torch.Tensor, ...]] = None  # projected positional tables, [MAX_FRAMES, C]
+
+    @property
+    def nbytes(self) -> int:
+        held = (self.rows or ()) + (self.table or ())
+        return sum(t.numel() * t.element_size() for t in held)
+
+    def _store(self, values: tuple[torch.Tensor, ...], hw: int) -> None:
+        if self.rows is not None and self.rows[0].shape[0] != hw:
+            raise ValueError(f"stream frames changed size: {self.rows[0].shape[0]} -> {hw} positions; reset first")
+        if self.rows is None:
+            self.rows = tuple(v.new_zeros(hw, STREAM_ROWS, v.shape[-1]) for v in values)
+        row = stream_row(self.stream.frame)
+        for buffer, value in zip(self.rows, values, strict=True):
+            buffer[:, row] = value
+
+    def __call__(self, block: TemporalAttention, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] != 1:
+            raise ValueError(f"a streaming step takes one frame, got {x.shape[0]}")
+        y = x[0]  # [h*w, C]
+        rows = self.stream.rows
+        slots = rows.numel()
+        pe = block.pos_encoder.pe[0, :slots].to(y.dtype)  # [slots, C]
+        if self.stream.cached_projections:
+            if self.table is None:
+                table = block.pos_encoder.pe[0].to(y.dtype)  # [MAX_FRAMES, C]
+                self.table = (block.to_k(table), block.to_v(table))
+            self._store((block.to_k(y), block.to_v(y)), y.shape[0])
+            k, v = (buf.index_select(1, rows) + tab[:slots] for buf, tab in zip(self.rows, self.table))
+            q = block.to_q(y + pe[-1]).unsqueeze(1)  # [h*w, 1, C]
+        else:
+            self._store((y,), y.shape[0])
+            context = self.rows[0].index_select(1, rows) + pe  # [h*w, slots, C]
+            q, k, v = block.to_q(context[:, -1:]), block.to_k(context), block.to_v(context)
+        out = block.attend(*(block._split_heads(t) for t in (q, k, v)), block.scale)  # [h*w, heads, 1, C/heads]
+        return block.to_out[0](out.transpose(1, 2).flatten(2)).transpose(0, 1)  # [1, h*w, C]
+
+
+class StreamCache:
+    """The streaming state of the head's temporal blocks for one video: one :class:`AttentionMemory` each.
+
+    Bracket each frame's head forward with :meth:`begin` / :meth:`end`; :meth:`reset` forgets the video.
+    """
+
+    def __init__(self, cached_projections: bool = True) -> None:
+        self.cached_projections = cached_projections
+        self.frame = 0  # index of the frame being (or next to be) processed
+        self.rows: Optional[torch.Tensor] = None  # ring rows of this step's slots
+        self.memories: dict[tuple[int, int], AttentionMemory] = {}
+
+    def new_memory(self) -> AttentionMemory:
+        return AttentionMemory(self)
+
+    def module(self, index: int, blocks: int) -> list[AttentionMemory]:
+        """The memories of temporal module ``index`` (``blocks`` attention blocks)."""
+        return [self.memories.setdefault((index, i), self.new_memory()) for i in range(blocks)]
+
+    def begin(self, device: torch.device) -> None:
+        frames = context_frames(self.frame) + [self.frame]
+        self.rows = torch.tensor([stream_row(f) for f in frames], device=device)
+
+    def end(self) -> None:
+        self.rows = None
+        self.frame += 1
+
+    def reset(self) -> None:
+        self.frame, self.rows, self.memories = 0, None, {}
+
+    @property
+    def nbytes(self) -> int:
+        return sum(memory.nbytes for memory in self.memories.values())

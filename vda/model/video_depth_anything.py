@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +13,7 @@ from vda.attention import AttentionOp, check_attention
 from vda.errors import InputShapeError, NonFiniteOutputError
 from vda.model.dinov2 import PATCH_SIZE, DinoVisionTransformer
 from vda.model.dpt import DPTHeadTemporal
-from vda.model.temporal import MAX_FRAMES
+from vda.model.temporal import MAX_FRAMES, StreamCache
 from vda.registry import Registry
 from vda.runtime.precision import Precision, autocast
 
@@ -78,12 +79,29 @@ class VideoDepthAnything(nn.Module):
         with autocast(frames.device, self.precision):
             return self.pretrained.get_intermediate_layers(frames, self.intermediate_layers)
 
-    def decode(self, features: Features, batch: int, frames: int, patch_hw: tuple[int, int]) -> torch.Tensor:
-        """Token maps [B*T, ph*pw, D] (b-major) -> depth [B, T, ph*14, pw*14], float32."""
+    def decode(
+        self,
+        features: Features,
+        batch: int,
+        frames: int,
+        patch_hw: tuple[int, int],
+        stream: Optional[StreamCache] = None,
+    ) -> torch.Tensor:
+        """Token maps [B*T, ph*pw, D] (b-major) -> depth [B, T, ph*14, pw*14], float32.
+
+        With ``stream`` the features are the next frame of a stream (B = T = 1): the temporal blocks attend
+        over the frames ``stream`` holds (the streaming rule) and ``stream`` moves on to the next frame.
+        """
         check_window_length(frames)
+        if stream is not None and batch * frames != 1:
+            raise InputShapeError(f"a streaming step decodes one frame, got B={batch}, T={frames}")
         height, width = patch_hw[0] * PATCH_SIZE, patch_hw[1] * PATCH_SIZE
         with autocast(features[0].device, self.precision):
-            depth = self.head(features, frames, patch_hw)  # [B*T, 1, H, W]
+            if stream is not None:
+                stream.begin(features[0].device)
+            depth = self.head(features, frames, patch_hw, stream)  # [B*T, 1, H, W]
+            if stream is not None:
+                stream.end()
         depth = F.relu(F.interpolate(depth.float(), size=(height, width), mode="bilinear", align_corners=True))
         depth = depth.squeeze(1).unflatten(0, (batch, frames))  # [B, T, H, W]
         if not torch.isfinite(depth).all():

@@ -1,4 +1,4 @@
-"""Video input and output with PyAV: lazy decoding, H.264 previews, 16-bit PNG depth."""
+"""Video input and output with PyAV: lazy decoding, stream-mode sources, H.264 previews, 16-bit PNG depth."""
 
 from vda.video.reader import (
     VideoInfo,
@@ -7,6 +7,13 @@ from vda.video.reader import (
     ensure_even,
     frame_stride,
     probe,
+)
+from vda.video.sources import (
+    FrameSource,
+    ImageFolderSource,
+    LiveSource,
+    VideoFileSource,
+    open_source,
 )
 from vda.video.writer import (
     VideoWriter,
@@ -17,6 +24,11 @@ from vda.video.writer import (
 )
 
 __all__ = [
+    "FrameSource",
+    "ImageFolderSource",
+    "LiveSource",
+    "VideoFileSource",
+    "open_source",
     "VideoInfo",
     "VideoReader",
     "VideoWriter",
