@@ -39,9 +39,9 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.bench_pipeline import synthetic_clip
+from vda.video.synthetic import synthetic_clip
 from vda.bench.equivalence import compare, rel_l2
-from vda.model import build_model
+from vda import build_model
 from vda.pipeline import WindowedDepth
 from vda.runtime.device import resolve_device, synchronize
 from vda.runtime.memory import MemoryTracker, rss_mb
@@ -212,7 +212,7 @@ def main() -> None:
     report = {"torch": torch.__version__}
     if not args.skip_speed:
         with tempfile.TemporaryDirectory(prefix="vda-bench-stream-") as tmp:
-            clip = args.video or synthetic_clip(Path(tmp) / "clip.mp4", args.frames, args.width, args.height)
+            clip = args.video or synthetic_clip(Path(tmp) / "clip.mp4", args.frames, args.height, args.width, fps=30)
             report["speed"] = speed(args, clip)
         print(json.dumps(report["speed"], indent=2), flush=True)
     if not args.skip_rss:

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import synthetic_frames
+from vda.video.synthetic import synthetic_frames
 from vda.errors import InputShapeError
-from vda.model import build_model
+from vda import build_model
 from vda.model.temporal import AttentionMemory, StreamCache, TemporalAttention
 from vda.pipeline.preprocess import Preprocessor
 from vda.stream import StreamingDepth, context_frames

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import decode_all, synthetic_frames
+from conftest import decode_all
+from vda.video.synthetic import synthetic_frames
 from vda.errors import VideoError
 from vda.video.sources import ImageFolderSource, LiveSource, VideoFileSource, open_source, parse_live
 
