@@ -90,9 +90,13 @@ class TemporalTransformerBlock(nn.Module):
         self.ff_norm = nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor, frames: int) -> torch.Tensor:
-        for attention, norm in zip(self.attention_blocks, self.norms):
-            x = x + attention(norm(x), frames)
-        return x + self.ff(self.ff_norm(x))
+        # Float32 even under autocast: the q.k scores and the GEGLU product are what exceed float16's range
+        # (65504) first when activations or weights are large (notes/reliability.md); a no-op in float32.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            x = x.float()
+            for attention, norm in zip(self.attention_blocks, self.norms):
+                x = x + attention(norm(x), frames)
+            return x + self.ff(self.ff_norm(x))
 
 
 class TemporalTransformer(nn.Module):
