@@ -48,6 +48,20 @@ def write_video(
     return path
 
 
+def write_video_with_options(path: Path, frames: np.ndarray, options: dict[str, str], fps: int = 24) -> Path:
+    """:func:`write_video` with container options (e.g. ``{"movflags": "faststart"}``: the mp4 index in front)."""
+    with av.open(str(path), mode="w", options=options) as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps))
+        stream.height, stream.width = frames.shape[1:3]
+        stream.pix_fmt = "yuv420p"
+        for index, image in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
 def decode_all(path: Path) -> np.ndarray:
     """Every frame of the first video stream as RGB uint8 (independent of vda.video)."""
     with av.open(str(path)) as container:

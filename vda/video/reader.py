@@ -75,7 +75,8 @@ class VideoInfo:
 
 def _open(path: Path) -> av.container.InputContainer:
     try:
-        return av.open(str(path), mode="r")
+        # tags are not needed and may be damaged: undecodable bytes must not make the file unreadable
+        return av.open(str(path), mode="r", metadata_errors="replace")
     except av.error.FFmpegError as exc:
         raise VideoError(
             f"cannot read {path} as a video ({exc.strerror or exc}); pass a video file FFmpeg can decode"
