@@ -38,7 +38,8 @@ def mutate(data: bytes, kind: str, rng: np.random.Generator) -> bytes:
         del buf[int(rng.integers(0, len(buf))) :]
     elif kind == "zero_run":
         start = int(rng.integers(0, len(buf)))
-        buf[start : start + int(rng.integers(1, 513))] = bytes(min(len(buf) - start, 512))[: len(buf[start : start + 512])]
+        end = min(start + int(rng.integers(1, 513)), len(buf))
+        buf[start:end] = bytes(end - start)
     elif kind == "header":  # container headers: mp4 ftyp/moov (moved to the front), Matroska EBML/tracks
         for position in rng.integers(0, min(len(buf), 600), rng.integers(1, 9)):
             buf[position] = int(rng.integers(0, 256))
@@ -52,7 +53,8 @@ def make_cases(directory: Path) -> list[dict]:
 
     bases = []
     # bitexact: no muxer version string, date or random segment UID, so the cases are the same on every run
-    for container, options in (("mp4", {"movflags": "faststart", "fflags": "+bitexact"}), ("mkv", {"fflags": "+bitexact"})):
+    exact = {"fflags": "+bitexact"}
+    for container, options in (("mp4", {"movflags": "faststart", **exact}), ("mkv", exact)):
         path = directory / f"base.{container}"
         write_video_with_options(path, synthetic_frames(12, 32, 48, seed=7), options)
         bases.append(path)
@@ -146,7 +148,11 @@ def run_shard(cases: list[dict], directory: Path, shard: int) -> list[dict]:
         cases_file = directory / f"shard{shard}.json"
         cases_file.write_text(json.dumps(todo))
         worker_proc = subprocess.Popen(
-            [sys.executable, __file__, cases_file, str(engine_cases)], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True
+            [sys.executable, __file__, cases_file, str(engine_cases)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         started = None
         for line in worker_proc.stdout:

@@ -69,6 +69,7 @@ class EngineStats:
     windows: int = 0
     encoded_frames: int = 0  # frames that went through the encoder
     fp32_fallback_windows: int = 0  # windows recomputed in float32 because half precision gave NaN/inf
+    degenerate_windows: int = 0  # windows aligned with scale 1, shift 0 (flat or inverted depth)
 
 
 class WindowedDepth:
@@ -183,6 +184,7 @@ class WindowedDepth:
             bank.retain([sources[k] for k in KEYFRAMES] + ([decoded - 1] if eof else []))
             start += STRIDE
         self.stats.frames = decoded
+        self.stats.degenerate_windows = aligner.degenerate_windows
         tail = aligner.finish()[: decoded - emitted]
         emitted += len(tail)
         if emitted != decoded:
