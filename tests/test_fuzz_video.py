@@ -211,6 +211,7 @@ def test_fuzzed_videos_end_cleanly(tmp_path):
     assert len(results) == CASES
     bad = [r for r in results if r["outcome"] not in ("frames", "video_error")]
     assert not bad, bad[:5]
+    assert report["zero_frame_cases"] == 0  # what probe decodes, the reader decodes too
     engine = [r["engine_result"] for r in results if "engine_result" in r]
     assert engine == ["ok"] * WORKERS * ENGINE_CASES, engine
     # the mutations must reach both outcomes, or the fuzzing proves nothing

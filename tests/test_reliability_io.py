@@ -84,6 +84,34 @@ def test_file_cut_short_gives_the_frames_it_holds(tmp_path, container, caplog):
     assert "file cut short" in caplog.records[-1].getMessage()
 
 
+def single_threaded_count(path: Path) -> int:
+    """Frames an error-skipping decode without frame threads gets (independent of vda.video)."""
+    count = 0
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "SLICE"
+        for packet in container.demux(stream):
+            try:
+                count += len(packet.decode())
+            except av.error.FFmpegError:
+                pass
+    return count
+
+
+def test_damage_loses_no_frame_a_decoder_without_frame_threads_gets(clip, tmp_path):
+    # frame threading drops the good frames in flight when a packet fails; cuts early in the file provoke it
+    data = clip.read_bytes()
+    for cut in range(1200, 2400, 40):
+        path = tmp_path / f"cut{cut}.mp4"
+        path.write_bytes(data[:cut])
+        expected = single_threaded_count(path)
+        if expected == 0:
+            continue
+        frames, reader = read(path)
+        assert len(frames) == expected, cut
+        assert reader.frames_skipped == COUNT - expected
+
+
 def test_clean_files_report_no_loss(clip, caplog):
     with caplog.at_level(logging.WARNING, logger="vda.video.reader"):
         frames, reader = read(clip)

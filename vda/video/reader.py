@@ -181,6 +181,14 @@ def _decode(container, stream, path: Path, tally: Optional[DecodeTally] = None) 
         for frame in frames:
             tally.see(frame)
             yield frame
+    if tally.cut_short:  # demux stopped without its flush packet: drain the frames still in the decoder
+        try:
+            frames = stream.codec_context.decode(None)
+        except av.error.FFmpegError:
+            frames = []
+        for frame in frames:
+            tally.see(frame)
+            yield frame
 
 
 def display_rotation(frame: av.VideoFrame) -> int:
@@ -260,28 +268,55 @@ class VideoReader:
             image = np.ascontiguousarray(np.rot90(image, k=info.rotation // 90))  # as displayed
         return image
 
+    def _frames(self, tally: DecodeTally) -> Iterator[av.VideoFrame]:
+        """Every decodable frame, counted in ``tally``.
+
+        Decoding is frame-threaded for speed, but frame threading drops the good frames in flight around a
+        damaged packet; after the first one, the file is decoded again without it and the frames already
+        given are skipped (by presentation time, or by count where frames carry none).
+        """
+        path = self.info.path
+        threaded = DecodeTally()
+        given, last_pts = 0, None
+        with _open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in _decode(container, stream, path, threaded):
+                if threaded.failed_packets:
+                    break
+                given, last_pts = given + 1, frame.pts
+                yield frame
+        if not threaded.failed_packets:
+            vars(tally).update(vars(threaded))
+            return
+        logger.debug("%s: damaged packet; decoding again without frame threads after frame %d", path, given)
+        with _open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "SLICE"
+            for index, frame in enumerate(_decode(container, stream, path, tally)):
+                if index < given if last_pts is None or frame.pts is None else frame.pts <= last_pts:
+                    continue
+                yield frame
+
     def __iter__(self) -> Iterator[np.ndarray]:
         info = self.info
         self.frames_skipped = 0
         tally = DecodeTally()
         unconvertible = 0
-        with _open(info.path) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            kept = 0
-            for index, frame in enumerate(_decode(container, stream, info.path, tally)):
-                if index % info.stride:
-                    continue
-                try:
-                    image = self._to_rgb(frame)
-                except (av.error.FFmpegError, ValueError) as exc:  # a damaged frame FFmpeg cannot convert
-                    unconvertible += 1
-                    logger.debug("%s: frame %d not convertible to RGB (%s)", info.path, index, exc)
-                    continue
-                yield image
-                kept += 1
-                if kept == info.max_len:
-                    return
+        kept = 0
+        for index, frame in enumerate(self._frames(tally)):
+            if index % info.stride:
+                continue
+            try:
+                image = self._to_rgb(frame)
+            except (av.error.FFmpegError, ValueError) as exc:  # a damaged frame FFmpeg cannot convert
+                unconvertible += 1
+                logger.debug("%s: frame %d not convertible to RGB (%s)", info.path, index, exc)
+                continue
+            yield image
+            kept += 1
+            if kept == info.max_len:
+                return
         self.frames_skipped = tally.frames_lost + unconvertible
         if self.frames_skipped:
             logger.warning(
