@@ -177,3 +177,20 @@ def test_other_errors_are_not_taken_for_oom():
     with pytest.raises(RuntimeError, match="shape mismatch"):
         guard.call(broken)
     assert guard.retries == 0
+
+
+def test_oom_in_the_encoder_is_retried_one_frame_at_a_time(random_checkpoint, monkeypatch):
+    model = build_model("vits", checkpoint=random_checkpoint)
+    expected, _ = run(model)
+    encode, batches = model.encode, []
+
+    def flaky(x, precision=None):
+        batches.append(x.shape[0])
+        if len(batches) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB")
+        return encode(x, precision)
+
+    monkeypatch.setattr(model, "encode", flaky)
+    depth, _ = run(model)
+    assert batches == [20] + [1] * 20 and model.head.micro_batch == 4  # the head is left alone
+    torch.testing.assert_close(depth, expected, rtol=1e-4, atol=1e-4)

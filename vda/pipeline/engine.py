@@ -95,13 +95,18 @@ class WindowedDepth:
         self.oom = OOMGuard(model.head, input_size)
         self._fp32_rows = False  # the rows of the window being formed were encoded again in float32
 
+    def _encode_per_frame(self, x: torch.Tensor, precision: Optional[Precision] = None) -> tuple[torch.Tensor, ...]:
+        """The encoder one frame at a time (frames are encoded independently): the out-of-memory retry."""
+        rows = [self.model.encode(x[i : i + 1], precision) for i in range(x.shape[0])]
+        return tuple(torch.cat(parts) for parts in zip(*rows))
+
     def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Encoder features of ``x``; half-precision features with NaN/inf are recomputed in float32."""
         with self.times.stage("encoder"), torch.inference_mode():
-            features = self.oom.call(self.model.encode, x)
+            features = self.oom.call(self.model.encode, x, smaller=self._encode_per_frame)
             if self.model.precision is not Precision.fp32 and not all(torch.isfinite(f).all() for f in features):
                 self._fp32_rows = True
-                features = self.oom.call(self.model.encode, x, Precision.fp32)
+                features = self.oom.call(self.model.encode, x, Precision.fp32, smaller=self._encode_per_frame)
         return features
 
     def _new_rows(self, frames: list[np.ndarray]) -> tuple[torch.Tensor, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from typing import Callable, TypeVar
+from typing import Callable, Optional, TypeVar
 
 import torch
 from torch import nn
@@ -33,12 +33,13 @@ def release_cached_memory(device: torch.device) -> None:
 
 
 class OOMGuard:
-    """Runs inference calls; on device OOM, sets ``head.micro_batch`` to 1 and retries once.
+    """Runs inference calls; on device OOM, retries once with a smaller footprint.
 
-    The head decodes its full-resolution stages ``micro_batch`` frames at a time (exact, per frame), so
-    the retry gives the same depth with a smaller peak. The lowered micro-batch stays for the following
-    windows (they have the same size). A second OOM raises :class:`DeviceMemoryError` naming the options
-    that shrink the work.
+    The head decodes its full-resolution stages ``micro_batch`` frames at a time (exact, per frame), so a
+    retry with ``micro_batch = 1`` gives the same depth with a smaller peak; the lowered micro-batch stays
+    for the following windows (they have the same size). Calls that are not the head pass their own
+    ``smaller`` variant (the encoder, one frame at a time). A second OOM raises :class:`DeviceMemoryError`
+    naming the options that shrink the work.
     """
 
     def __init__(self, head: nn.Module, input_size: int) -> None:
@@ -55,27 +56,32 @@ class OOMGuard:
             "even with the head decoding one frame at a time; lower infer.input_size= or infer.max_res="
         )
 
-    def call(self, fn: Callable[..., T], *args) -> T:
+    def call(self, fn: Callable[..., T], *args, smaller: Optional[Callable[..., T]] = None) -> T:
+        """``fn(*args)``; after an OOM, ``smaller(*args)`` if given (e.g. the encoder one frame at a time),
+        else ``fn(*args)`` again with the head's micro-batch at 1."""
         try:
             return fn(*args)
         except Exception as exc:  # noqa: BLE001 - anything but an OOM is re-raised as is
             if not is_out_of_memory(exc):
                 raise
         # retried outside the except block, so the failed attempt's frames (and tensors) are freed
-        release_cached_memory(self._device())
-        if self.head.micro_batch == 1:
+        device = self._device()
+        release_cached_memory(device)
+        if smaller is not None:
+            logger.warning("out of %s memory; retrying one frame at a time", device.type)
+        elif self.head.micro_batch == 1:
             raise self._error("in inference") from None
-        logger.warning(
-            "out of %s memory; retrying with the head's micro-batch %d -> 1", self._device().type, self.head.micro_batch
-        )
-        self.head.micro_batch = 1
+        else:
+            micro_batch = self.head.micro_batch
+            logger.warning("out of %s memory; retrying with the head's micro-batch %d -> 1", device.type, micro_batch)
+            self.head.micro_batch = 1
         self.retries += 1
         try:
-            return fn(*args)
+            return (smaller or fn)(*args)
         except Exception as exc:  # noqa: BLE001
             if not is_out_of_memory(exc):
                 raise
-        release_cached_memory(self._device())
+        release_cached_memory(device)
         raise self._error("after the retry") from None
 
 
