@@ -104,7 +104,8 @@ class WindowedDepth:
         """Encoder features of ``x``; half-precision features with NaN/inf are recomputed in float32."""
         with self.times.stage("encoder"), torch.inference_mode():
             features = self.oom.call(self.model.encode, x, smaller=self._encode_per_frame)
-            if self.model.precision is not Precision.fp32 and not all(torch.isfinite(f).all() for f in features):
+            half = self.model.precision is not Precision.fp32
+            if half and not torch.stack([torch.isfinite(f).all() for f in features]).all():  # one sync
                 self._fp32_rows = True
                 features = self.oom.call(self.model.encode, x, Precision.fp32, smaller=self._encode_per_frame)
         return features

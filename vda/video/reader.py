@@ -250,12 +250,14 @@ class VideoReader:
 
     Frames are decoded on demand; each iteration opens the file afresh. After a complete iteration
     :attr:`frames_skipped` holds the number of source frames that could not be decoded (damaged packets,
-    a file cut short); they are left out, so the sequence has one frame per decoded frame.
+    a file cut short); they are left out, so the sequence has one frame per decoded frame. :attr:`tally`
+    holds the counts of the decoding pass.
     """
 
     def __init__(self, info: VideoInfo) -> None:
         self.info = info
         self.frames_skipped = 0
+        self.tally = DecodeTally()
 
     def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         info = self.info
@@ -268,32 +270,32 @@ class VideoReader:
             image = np.ascontiguousarray(np.rot90(image, k=info.rotation // 90))  # as displayed
         return image
 
-    def _frames(self, tally: DecodeTally) -> Iterator[av.VideoFrame]:
-        """Every decodable frame, counted in ``tally``.
+    def _frames(self) -> Iterator[av.VideoFrame]:
+        """Every decodable frame, counted in :attr:`tally`.
 
         Decoding is frame-threaded for speed, but frame threading drops the good frames in flight around a
         damaged packet; after the first one, the file is decoded again without it and the frames already
         given are skipped (by presentation time, or by count where frames carry none).
         """
         path = self.info.path
-        threaded = DecodeTally()
+        self.tally = DecodeTally()
         given, last_pts = 0, None
         with _open(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            for frame in _decode(container, stream, path, threaded):
-                if threaded.failed_packets:
+            for frame in _decode(container, stream, path, self.tally):
+                if self.tally.failed_packets:
                     break
                 given, last_pts = given + 1, frame.pts
                 yield frame
-        if not threaded.failed_packets:
-            vars(tally).update(vars(threaded))
+        if not self.tally.failed_packets:
             return
+        self.tally = DecodeTally()  # counts of the complete second pass
         logger.debug("%s: damaged packet; decoding again without frame threads after frame %d", path, given)
         with _open(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "SLICE"
-            for index, frame in enumerate(_decode(container, stream, path, tally)):
+            for index, frame in enumerate(_decode(container, stream, path, self.tally)):
                 if index < given if last_pts is None or frame.pts is None else frame.pts <= last_pts:
                     continue
                 yield frame
@@ -301,10 +303,9 @@ class VideoReader:
     def __iter__(self) -> Iterator[np.ndarray]:
         info = self.info
         self.frames_skipped = 0
-        tally = DecodeTally()
         unconvertible = 0
         kept = 0
-        for index, frame in enumerate(self._frames(tally)):
+        for index, frame in enumerate(self._frames()):
             if index % info.stride:
                 continue
             try:
@@ -317,6 +318,7 @@ class VideoReader:
             kept += 1
             if kept == info.max_len:
                 return
+        tally = self.tally
         self.frames_skipped = tally.frames_lost + unconvertible
         if self.frames_skipped:
             logger.warning(
