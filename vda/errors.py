@@ -40,3 +40,7 @@ class VideoError(VDAError):
 
 class OutputError(VDAError):
     """An output location cannot be written."""
+
+
+class DeviceMemoryError(VDAError, MemoryError):
+    """The device ran out of memory even after the smaller-footprint retry."""

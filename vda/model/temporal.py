@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vda.attention import AttentionOp
+from vda.runtime.precision import fp32_region
 
 MAX_FRAMES = 32  # length of the sinusoidal table stored in the checkpoints
 
@@ -129,10 +130,14 @@ class TemporalTransformerBlock(nn.Module):
     def forward(
         self, x: torch.Tensor, frames: int, memories: Optional[Sequence["AttentionMemory"]] = None
     ) -> torch.Tensor:
+        # Float32 even under autocast: the q.k scores and the GEGLU product are what exceed float16's range
+        # (65504) first when activations or weights are large (see the README); a no-op in float32.
         memories = memories if memories is not None else [None] * len(self.attention_blocks)
-        for attention, norm, memory in zip(self.attention_blocks, self.norms, memories, strict=True):
-            x = x + attention(norm(x), frames, memory)
-        return x + self.ff(self.ff_norm(x))
+        with fp32_region(x.device):
+            x = x.float()
+            for attention, norm, memory in zip(self.attention_blocks, self.norms, memories, strict=True):
+                x = x + attention(norm(x), frames, memory)
+            return x + self.ff(self.ff_norm(x))
 
 
 class TemporalTransformer(nn.Module):

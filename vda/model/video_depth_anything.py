@@ -73,10 +73,13 @@ class VideoDepthAnything(nn.Module):
         check_attention(name, self.device, self.precision.value, sdpa_kernel)
         self.attention.set(name, sdpa_kernel)
 
-    def encode(self, frames: torch.Tensor) -> Features:
-        """Frames [N, 3, H, W] -> four token maps [N, ph*pw, D]; each frame is encoded independently."""
+    def encode(self, frames: torch.Tensor, precision: Precision | None = None) -> Features:
+        """Frames [N, 3, H, W] -> four token maps [N, ph*pw, D]; each frame is encoded independently.
+
+        ``precision`` overrides the model's for this call (the fp32 retry of a non-finite window).
+        """
         check_frames(frames)
-        with autocast(frames.device, self.precision):
+        with autocast(frames.device, precision or self.precision):
             return self.pretrained.get_intermediate_layers(frames, self.intermediate_layers)
 
     def decode(
@@ -85,18 +88,22 @@ class VideoDepthAnything(nn.Module):
         batch: int,
         frames: int,
         patch_hw: tuple[int, int],
+        *,
         stream: Optional[StreamCache] = None,
+        precision: Precision | None = None,
     ) -> torch.Tensor:
         """Token maps [B*T, ph*pw, D] (b-major) -> depth [B, T, ph*14, pw*14], float32.
 
         With ``stream`` the features are the next frame of a stream (B = T = 1): the temporal blocks attend
         over the frames ``stream`` holds (the streaming rule) and ``stream`` moves on to the next frame.
+        ``precision`` overrides the model's for this call. Raises :class:`NonFiniteOutputError` on NaN/inf.
         """
         check_window_length(frames)
         if stream is not None and batch * frames != 1:
             raise InputShapeError(f"a streaming step decodes one frame, got B={batch}, T={frames}")
         height, width = patch_hw[0] * PATCH_SIZE, patch_hw[1] * PATCH_SIZE
-        with autocast(features[0].device, self.precision):
+        precision = precision or self.precision
+        with autocast(features[0].device, precision):
             if stream is not None:
                 stream.begin(features[0].device)
             depth = self.head(features, frames, patch_hw, stream)  # [B*T, 1, H, W]
@@ -105,9 +112,12 @@ class VideoDepthAnything(nn.Module):
         depth = F.relu(F.interpolate(depth.float(), size=(height, width), mode="bilinear", align_corners=True))
         depth = depth.squeeze(1).unflatten(0, (batch, frames))  # [B, T, H, W]
         if not torch.isfinite(depth).all():
+            if precision in (Precision.fp16, Precision.bf16):
+                hint = "(half-precision overflow); run with precision=fp32"
+            else:
+                hint = "even in float32; the checkpoint or the input frames are broken (check model.checkpoint=)"
             raise NonFiniteOutputError(
-                f"the network produced NaN/inf depth in {self.precision.value} on {depth.device.type} "
-                "(half-precision overflow); run with precision=fp32 or precision=bf16"
+                f"the network produced NaN/inf depth in {precision.value} on {depth.device.type} {hint}"
             )
         return depth
 

@@ -7,19 +7,21 @@ the maps that are final: all but the last :data:`INTERP`, which the next window 
 
 from __future__ import annotations
 
+import logging
+import math
 from typing import Optional
 
 import torch
 
 from vda.pipeline.windows import ALIGN_SLOTS, INTERP, OVERLAP, REFERENCE_SLOTS, WINDOW
 
+logger = logging.getLogger(__name__)
 
-def scale_shift(prediction: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
-    """Least-squares ``s, t`` minimising ``sum((prediction * s + t - target)^2)`` over all elements.
+FLAT_RELATIVE_STD = 1e-6  # a prediction whose spread is below this fraction of its mean is flat
 
-    Solved with centred sums (the same minimiser as the normal equations, without their cancellation in
-    float32). A constant ``prediction`` gives ``(1.0, 0.0)``.
-    """
+
+def _moments(prediction: torch.Tensor, target: torch.Tensor) -> tuple[float, float, float, float]:
+    """Centred sums ``var = sum(dp^2)``, ``cov = sum(dp * dq)`` and the two means, as Python floats."""
     p = prediction.float()
     q = target.float()
     p_mean, q_mean = p.mean(), q.mean()
@@ -28,10 +30,35 @@ def scale_shift(prediction: torch.Tensor, target: torch.Tensor) -> tuple[float, 
     cov = (dp * (q - q_mean)).sum()
     # One device-to-host copy for the four scalars (one sync per window, not four).
     var_f, cov_f, p_mean_f, q_mean_f = torch.stack([var, cov, p_mean, q_mean]).tolist()
+    return var_f, cov_f, p_mean_f, q_mean_f
+
+
+def scale_shift(prediction: torch.Tensor, target: torch.Tensor) -> tuple[float, float]:
+    """Least-squares ``s, t`` minimising ``sum((prediction * s + t - target)^2)`` over all elements.
+
+    Solved with centred sums (the same minimiser as the normal equations, without their cancellation in
+    float32). A constant ``prediction`` gives ``(1.0, 0.0)``.
+    """
+    var_f, cov_f, p_mean_f, q_mean_f = _moments(prediction, target)
     if var_f == 0.0:
         return 1.0, 0.0
     scale = cov_f / var_f
     return scale, q_mean_f - scale * p_mean_f
+
+
+def fit_scale_shift(prediction: torch.Tensor, target: torch.Tensor) -> Optional[tuple[float, float]]:
+    """:func:`scale_shift`, or None when the fit cannot be trusted: a flat ``prediction`` (its spread is
+    below :data:`FLAT_RELATIVE_STD` of its mean, i.e. rounding noise), a scale that is not positive (a
+    negative one would swap near and far) or anything not finite."""
+    var_f, cov_f, p_mean_f, q_mean_f = _moments(prediction, target)
+    std = math.sqrt(var_f / prediction.numel()) if math.isfinite(var_f) and var_f >= 0 else math.nan
+    if not std > FLAT_RELATIVE_STD * abs(p_mean_f):  # also catches NaN
+        return None
+    scale = cov_f / var_f
+    shift = q_mean_f - scale * p_mean_f
+    if not (math.isfinite(scale) and math.isfinite(shift)) or scale <= 0:
+        return None
+    return scale, shift
 
 
 def blend_weights(device: torch.device) -> torch.Tensor:
@@ -50,6 +77,7 @@ class WindowAligner:
         self.references: Optional[torch.Tensor] = None  # [2, H, W]
         self.tail: Optional[torch.Tensor] = None  # last INTERP aligned maps, not final yet
         self.scales: list[tuple[float, float]] = []
+        self.degenerate_windows = 0  # windows aligned with scale 1, shift 0 because the fit was degenerate
 
     def push(self, depth: torch.Tensor) -> torch.Tensor:
         """Add one window's maps; returns the maps that are now final, in order."""
@@ -63,7 +91,17 @@ class WindowAligner:
         if self.metric:
             scale, shift = 1.0, 0.0
         else:
-            scale, shift = scale_shift(depth[:ALIGN_SLOTS], self.references)
+            fit = fit_scale_shift(depth[:ALIGN_SLOTS], self.references)
+            if fit is None:
+                if self.degenerate_windows == 0:
+                    logger.warning(
+                        "window %d: degenerate depth alignment (flat or inverted depth, or a singular fit); "
+                        "using scale 1, shift 0 for such windows",
+                        len(self.scales),
+                    )
+                self.degenerate_windows += 1
+                fit = (1.0, 0.0)
+            scale, shift = fit
         self.scales.append((scale, shift))
         aligned = (depth * scale + shift).clamp_(min=0)
         w = blend_weights(depth.device)
@@ -80,4 +118,4 @@ class WindowAligner:
         return tail
 
 
-__all__ = ["WindowAligner", "blend_weights", "scale_shift"]
+__all__ = ["WindowAligner", "blend_weights", "fit_scale_shift", "scale_shift"]

@@ -11,6 +11,7 @@ implementation (kept as the baseline of ``benchmarks/bench_pipeline.py``).
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional, Sequence
@@ -19,10 +20,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vda.errors import VideoError
+from vda.errors import NonFiniteOutputError, VideoError
 from vda.pipeline.align import WindowAligner
 from vda.pipeline.preprocess import Preprocessor
 from vda.pipeline.windows import KEYFRAMES, STRIDE, WINDOW, window_slots
+from vda.runtime.oom import OOMGuard
+from vda.runtime.precision import Precision
 from vda.runtime.timing import StageTimes
 
 logger = logging.getLogger(__name__)
@@ -66,6 +69,8 @@ class EngineStats:
     frames: int = 0  # decoded frames
     windows: int = 0
     encoded_frames: int = 0  # frames that went through the encoder
+    fp32_fallback_windows: int = 0  # windows recomputed in float32 because half precision gave NaN/inf
+    degenerate_windows: int = 0  # windows aligned with scale 1, shift 0 (flat or inverted depth)
 
 
 class WindowedDepth:
@@ -88,14 +93,30 @@ class WindowedDepth:
         self.times = times if times is not None else StageTimes()
         self.stats = EngineStats()
         self.preprocessor: Optional[Preprocessor] = None
+        self.oom = OOMGuard(model.head, input_size)
+        self._fp32_rows = False  # the rows of the window being formed were encoded again in float32
+
+    def _encode_per_frame(self, x: torch.Tensor, precision: Optional[Precision] = None) -> tuple[torch.Tensor, ...]:
+        """The encoder one frame at a time (frames are encoded independently): the out-of-memory retry."""
+        rows = [self.model.encode(x[i : i + 1], precision) for i in range(x.shape[0])]
+        return tuple(torch.cat(parts) for parts in zip(*rows))
+
+    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Encoder features of ``x``; half-precision features with NaN/inf are recomputed in float32."""
+        with self.times.stage("encoder"), torch.inference_mode():
+            features = self.oom.call(self.model.encode, x, smaller=self._encode_per_frame)
+            half = self.model.precision is not Precision.fp32
+            if half and not torch.stack([torch.isfinite(f).all() for f in features]).all():  # one sync
+                self._fp32_rows = True
+                features = self.oom.call(self.model.encode, x, Precision.fp32, smaller=self._encode_per_frame)
+        return features
 
     def _new_rows(self, frames: list[np.ndarray]) -> tuple[torch.Tensor, ...]:
         with self.times.stage("preprocess"):
             x = self.preprocessor(frames)
         if not self.feature_cache:
             return (x,)
-        with self.times.stage("encoder"), torch.inference_mode():
-            features = self.model.encode(x)
+        features = self._encode(x)
         self.stats.encoded_frames += len(frames)
         return features
 
@@ -103,11 +124,27 @@ class WindowedDepth:
         if self.feature_cache:
             features = content
         else:
-            with self.times.stage("encoder"), torch.inference_mode():
-                features = self.model.encode(content[0])
+            features = self._encode(content[0])
             self.stats.encoded_frames += WINDOW
+        fell_back, self._fp32_rows = self._fp32_rows, False
+        patch_hw = self.preprocessor.patch_hw
         with self.times.stage("head"), torch.inference_mode():
-            return self.model.decode(features, batch=1, frames=WINDOW, patch_hw=self.preprocessor.patch_hw)[0]
+            try:
+                depth = self.oom.call(self.model.decode, features, 1, WINDOW, patch_hw)
+            except NonFiniteOutputError:
+                if self.model.precision is Precision.fp32:
+                    raise
+                fell_back = True
+                fp32_decode = functools.partial(self.model.decode, precision=Precision.fp32)
+                depth = self.oom.call(fp32_decode, features, 1, WINDOW, patch_hw)
+        if fell_back:
+            if self.stats.fp32_fallback_windows == 0:
+                logger.warning(
+                    "%s gave NaN/inf depth; recomputing such windows in float32 (counted in fp32_fallback_windows)",
+                    self.model.precision.value,
+                )
+            self.stats.fp32_fallback_windows += 1
+        return depth[0]
 
     def _to_frame_size(self, depth: torch.Tensor, frame_hw: tuple[int, int]) -> torch.Tensor:
         return F.interpolate(depth.unsqueeze(1), size=frame_hw, mode="bilinear", align_corners=True).squeeze(1)
@@ -155,6 +192,7 @@ class WindowedDepth:
             bank.retain([sources[k] for k in KEYFRAMES] + ([decoded - 1] if eof else []))
             start += STRIDE
         self.stats.frames = decoded
+        self.stats.degenerate_windows = aligner.degenerate_windows
         tail = aligner.finish()[: decoded - emitted]
         emitted += len(tail)
         if emitted != decoded:

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import json
 import logging
@@ -18,7 +20,7 @@ import shutil
 import zipfile
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -178,4 +180,45 @@ def write_png16(store: DepthStore, directory: Path, unit: str) -> float:
     return scale
 
 
-__all__ = ["DepthStore", "Staging", "check_output_dir", "write_png16", "write_preview"]
+def check_existing(output_dir: str | os.PathLike, names: Iterable[str], overwrite: bool) -> None:
+    """Refuse, before any work, a run whose results (``names`` in ``output_dir``) already exist, unless
+    ``overwrite``."""
+    if overwrite:
+        return
+    existing = [name for name in names if (Path(output_dir) / name).exists()]
+    if existing:
+        more = f" (and {len(existing) - 1} more result file(s))" if len(existing) > 1 else ""
+        raise OutputError(
+            f"{Path(output_dir) / existing[0]} already exists{more}; pass output.overwrite=true to replace it "
+            "or pick another output_dir="
+        )
+
+
+NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+@contextlib.contextmanager
+def write_errors(directory: str | os.PathLike) -> Iterator[None]:
+    """Turn a write that runs out of room (disk full, quota, file-size limit) into one :class:`OutputError`
+    line; other errors pass through. Use it around the writes and closes, with :meth:`Staging.abort` on
+    the way out so that nothing half-written stays."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in NO_ROOM_ERRNOS:
+            raise
+        raise OutputError(
+            f"writing to {directory} failed: {os.strerror(exc.errno)}; free space (or raise the file-size limit), "
+            "pick another output_dir=, or write less (infer.max_res=, infer.max_len=, output.npz=false)"
+        ) from None
+
+
+__all__ = [
+    "DepthStore",
+    "Staging",
+    "check_existing",
+    "check_output_dir",
+    "write_errors",
+    "write_png16",
+    "write_preview",
+]

@@ -4,6 +4,11 @@
 frame size and the exact (rational) output frame rate without reading more than the first frame.
 :class:`VideoReader` then yields RGB ``uint8`` frames ``[H, W, 3]`` one at a time, so memory does not
 depend on the length of the video.
+
+Damaged input is read as far as it goes: packets FFmpeg cannot decode are skipped, a file cut short ends
+where its data ends, and the frames lost are counted (:attr:`VideoReader.frames_skipped`). Frames are
+turned upright as the video is displayed (the display-matrix rotation phones write), whatever the pixel
+format (8/10-bit, grayscale) or size (odd sides); a variable frame rate is read at its average rate.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ class VideoInfo:
     fps: Fraction  # frame rate of the decoded sequence: source_fps / stride, exact
     max_len: int  # <= 0: no limit
     estimated_frames: Optional[int]  # from the container, after stride and max_len; None when unknown
+    rotation: int = 0  # counter-clockwise turn (0, 90, 180, -90) applied to decoded frames to display them
 
     @property
     def stem(self) -> str:
@@ -69,7 +75,8 @@ class VideoInfo:
 
 def _open(path: Path) -> av.container.InputContainer:
     try:
-        return av.open(str(path), mode="r")
+        # tags are not needed and may be damaged: undecodable bytes must not make the file unreadable
+        return av.open(str(path), mode="r", metadata_errors="replace")
     except av.error.FFmpegError as exc:
         raise VideoError(
             f"cannot read {path} as a video ({exc.strerror or exc}); pass a video file FFmpeg can decode"
@@ -93,18 +100,101 @@ def _estimate_frames(stream: av.video.stream.VideoStream, container, fps: Fracti
     return None
 
 
-def _decode(container, stream, path: Path) -> Iterator[av.VideoFrame]:
-    """Decode every frame of ``stream``; packets FFmpeg cannot decode are skipped with a warning."""
-    skipped = 0
-    for packet in container.demux(stream):
+@dataclass
+class DecodeTally:
+    """What one pass over a stream read: packets with data, frames out, packets the decoder refused, and
+    whether the container ended early (a file cut short or an unreadable packet)."""
+
+    declared: int = 0  # frames the container says it holds; 0 when it does not say
+    packets: int = 0
+    frames: int = 0
+    failed_packets: int = 0
+    cut_short: bool = False
+    rate: float = 0.0  # average frame rate
+    end_time: Optional[float] = None  # where the container says the stream ends, in seconds
+    last_time: Optional[float] = None  # presentation time of the latest decoded frame, in seconds
+
+    def see(self, frame: av.VideoFrame) -> None:
+        self.frames += 1
+        if frame.time is not None:
+            self.last_time = frame.time if self.last_time is None else max(self.last_time, frame.time)
+
+    @property
+    def missing_tail(self) -> int:
+        """Frames between the last decoded one and the stream's announced end (a file cut short); the last
+        frame itself lasts one frame, hence the -1."""
+        if self.end_time is None or self.last_time is None or self.rate <= 0:
+            return 0
+        return max(round((self.end_time - self.last_time) * self.rate) - 1, 0)
+
+    @property
+    def frames_lost(self) -> int:
+        """Source frames that produced no picture: every packet and every declared frame is one frame, and
+        so is every frame period missing at the end (the largest of the three counts, not their sum)."""
+        return max(self.declared, self.packets, self.frames + self.missing_tail) - self.frames
+
+    @property
+    def truncated(self) -> bool:
+        return self.cut_short or self.declared > self.packets or self.missing_tail > 0
+
+
+def _end_time(stream, container) -> Optional[float]:
+    """Where the stream ends according to the container (start + duration), in seconds; None if unknown."""
+    if stream.duration and stream.time_base:
+        return float((stream.start_time or 0) * stream.time_base + stream.duration * stream.time_base)
+    if container.duration:
+        return ((container.start_time or 0) + container.duration) / av.time_base
+    return None
+
+
+def _packets(container, stream, path: Path, tally: DecodeTally) -> Iterator[av.Packet]:
+    """The stream's packets; a read error (truncated or damaged container) ends the stream, logged."""
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except av.error.FFmpegError as exc:
+            tally.cut_short = True
+            logger.debug("%s: reading stopped after %d packets (%s)", path, tally.packets, exc)
+            return
+        if packet.size:
+            tally.packets += 1
+        yield packet
+
+
+def _decode(container, stream, path: Path, tally: Optional[DecodeTally] = None) -> Iterator[av.VideoFrame]:
+    """Decode every frame of ``stream``; packets FFmpeg cannot decode are skipped and counted in ``tally``."""
+    tally = tally if tally is not None else DecodeTally()
+    tally.declared = max(int(stream.frames or 0), 0)
+    tally.end_time = _end_time(stream, container)
+    rate = stream.average_rate or stream.guessed_rate
+    tally.rate = float(rate) if rate else 0.0
+    for packet in _packets(container, stream, path, tally):
         try:
             frames = packet.decode()
-        except av.error.InvalidDataError:
-            skipped += 1
+        except av.error.FFmpegError as exc:
+            tally.failed_packets += 1
+            logger.debug("%s: packet %d not decodable (%s)", path, tally.packets, exc)
             continue
-        yield from frames
-    if skipped:
-        logger.warning("%s: skipped %d packet(s) FFmpeg could not decode", path, skipped)
+        for frame in frames:
+            tally.see(frame)
+            yield frame
+    if tally.cut_short:  # demux stopped without its flush packet: drain the frames still in the decoder
+        try:
+            frames = stream.codec_context.decode(None)
+        except av.error.FFmpegError:
+            frames = []
+        for frame in frames:
+            tally.see(frame)
+            yield frame
+
+
+def display_rotation(frame: av.VideoFrame) -> int:
+    """The frame's display-matrix rotation rounded to a quarter turn: 0, 90, 180 or -90 (counter-clockwise)."""
+    quarter = round((frame.rotation or 0) / 90) % 4
+    return (0, 90, 180, -90)[quarter]
 
 
 def probe(path: str | os.PathLike, max_res: int = 1280, target_fps: float = -1, max_len: int = -1) -> VideoInfo:
@@ -130,7 +220,10 @@ def probe(path: str | os.PathLike, max_res: int = 1280, target_fps: float = -1, 
         if first is None:
             raise VideoError(f"{path} has a video stream but no decodable frame; the file may be damaged or empty")
         estimated = _estimate_frames(stream, container, source_fps)
+        rotation = display_rotation(first)
         source_width, source_height = first.width, first.height
+        if rotation in (90, -90):
+            source_width, source_height = source_height, source_width
     width, height = decoded_size(source_width, source_height, max_res)
     stride = frame_stride(source_fps, target_fps)
     if estimated is not None:
@@ -148,40 +241,102 @@ def probe(path: str | os.PathLike, max_res: int = 1280, target_fps: float = -1, 
         fps=source_fps / stride,
         max_len=max_len,
         estimated_frames=estimated,
+        rotation=rotation,
     )
 
 
 class VideoReader:
     """Iterate over the frames of a probed video as RGB ``uint8`` arrays ``[height, width, 3]``.
 
-    Frames are decoded on demand; each iteration opens the file afresh.
+    Frames are decoded on demand; each iteration opens the file afresh. After a complete iteration
+    :attr:`frames_skipped` holds the number of source frames that could not be decoded (damaged packets,
+    a file cut short); they are left out, so the sequence has one frame per decoded frame. :attr:`tally`
+    holds the counts of the decoding pass.
     """
 
     def __init__(self, info: VideoInfo) -> None:
         self.info = info
+        self.frames_skipped = 0
+        self.tally = DecodeTally()
 
     def _to_rgb(self, frame: av.VideoFrame) -> np.ndarray:
         info = self.info
-        if (frame.width, frame.height) == (info.width, info.height):
-            return frame.to_ndarray(format="rgb24")
-        return frame.reformat(width=info.width, height=info.height, format="rgb24", interpolation="AREA").to_ndarray()
+        coded = (info.height, info.width) if info.rotation in (90, -90) else (info.width, info.height)
+        if (frame.width, frame.height) == coded:
+            image = frame.to_ndarray(format="rgb24")
+        else:
+            image = frame.reformat(width=coded[0], height=coded[1], format="rgb24", interpolation="AREA").to_ndarray()
+        if info.rotation:
+            image = np.ascontiguousarray(np.rot90(image, k=info.rotation // 90))  # as displayed
+        return image
+
+    def _frames(self) -> Iterator[av.VideoFrame]:
+        """Every decodable frame, counted in :attr:`tally`.
+
+        Decoding is frame-threaded for speed, but frame threading drops the good frames in flight around a
+        damaged packet; after the first one, the file is decoded again without it and the frames already
+        given are skipped (by presentation time, or by count where frames carry none).
+        """
+        path = self.info.path
+        self.tally = DecodeTally()
+        given, last_pts = 0, None
+        with _open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for frame in _decode(container, stream, path, self.tally):
+                if self.tally.failed_packets:
+                    break
+                given, last_pts = given + 1, frame.pts
+                yield frame
+        if not self.tally.failed_packets:
+            return
+        self.tally = DecodeTally()  # counts of the complete second pass
+        logger.debug("%s: damaged packet; decoding again without frame threads after frame %d", path, given)
+        with _open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "SLICE"
+            for index, frame in enumerate(_decode(container, stream, path, self.tally)):
+                if index < given if last_pts is None or frame.pts is None else frame.pts <= last_pts:
+                    continue
+                yield frame
 
     def __iter__(self) -> Iterator[np.ndarray]:
         info = self.info
-        with _open(info.path) as container:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            kept = 0
+        self.frames_skipped = 0
+        unconvertible = 0
+        kept = 0
+        for index, frame in enumerate(self._frames()):
+            if index % info.stride:
+                continue
             try:
-                for index, frame in enumerate(_decode(container, stream, info.path)):
-                    if index % info.stride:
-                        continue
-                    yield self._to_rgb(frame)
-                    kept += 1
-                    if kept == info.max_len:
-                        return
-            except av.error.FFmpegError as exc:
-                raise VideoError(f"decoding {info.path} failed after {kept} frames ({exc.strerror or exc})") from None
+                image = self._to_rgb(frame)
+            except (av.error.FFmpegError, ValueError) as exc:  # a damaged frame FFmpeg cannot convert
+                unconvertible += 1
+                logger.debug("%s: frame %d not convertible to RGB (%s)", info.path, index, exc)
+                continue
+            yield image
+            kept += 1
+            if kept == info.max_len:
+                return
+        tally = self.tally
+        self.frames_skipped = tally.frames_lost + unconvertible
+        if self.frames_skipped:
+            logger.warning(
+                "%s: %d frame(s) could not be decoded (%s); depth covers the %d decoded frames",
+                info.path,
+                self.frames_skipped,
+                "file cut short" if tally.truncated else "damaged data",
+                kept,
+            )
 
 
-__all__ = ["VideoInfo", "VideoReader", "decoded_size", "ensure_even", "frame_stride", "probe"]
+__all__ = [
+    "DecodeTally",
+    "VideoInfo",
+    "VideoReader",
+    "decoded_size",
+    "display_rotation",
+    "ensure_even",
+    "frame_stride",
+    "probe",
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Optional
 
 import av
 import numpy as np
@@ -28,11 +28,19 @@ def synthetic_frames(count: int, height: int = 48, width: int = 64, seed: int = 
 
 
 def write_video(
-    path: str | Path, frames: Iterable[np.ndarray], fps: Fraction | int = 24, codec: str = "libx264", pix_fmt: str = "yuv420p"
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    fps: Fraction | int = 24,
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    options: Optional[dict[str, str]] = None,
 ) -> Path:
-    """Encode RGB frames ``[H, W, 3]`` (an array ``[N, H, W, 3]`` or any iterable) into ``path`` with PyAV."""
+    """Encode RGB frames ``[H, W, 3]`` (an array ``[N, H, W, 3]`` or any iterable) into ``path`` with PyAV.
+
+    ``options``: container options, e.g. ``{"movflags": "faststart"}`` (the mp4 index in front).
+    """
     path = Path(path)
-    with av.open(str(path), mode="w") as container:
+    with av.open(str(path), mode="w", options=options or {}) as container:
         stream = None
         for index, image in enumerate(frames):
             if stream is None:
