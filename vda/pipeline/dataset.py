@@ -24,7 +24,7 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
 import torch
 from tqdm import tqdm
@@ -132,7 +132,16 @@ def discover(spec: str, glob: Optional[str] = None) -> list[DatasetItem]:
         what = f"folder {root} (input_glob={pattern}, endings {' '.join(sorted(VIDEO_SUFFIXES))})"
     if not items:
         raise ConfigError(f"no video in {what}; check input= and input_glob=")
-    return sorted(items, key=lambda item: item.relative.as_posix())
+    seen: dict[Path, DatasetItem] = {}
+    for item in sorted(items, key=lambda item: item.relative.as_posix()):
+        key = item.relative.parent / item.path.stem
+        if key in seen:
+            raise ConfigError(
+                f"{seen[key].path} and {item.path} would write the same outputs ({key}_*); "
+                "rename one or leave one out with input_glob= or the list"
+            )
+        seen[key] = item
+    return list(seen.values())
 
 
 def _listed(path: Path) -> list[DatasetItem]:
@@ -173,15 +182,21 @@ def outputs_complete(directory: Path, stem: str, formats: list[str]) -> bool:
     return all((directory / names[name]).exists() for name in formats)
 
 
-def remove_stale(directory: Path, stem: str) -> None:
-    """Delete staged files of ``stem`` that a killed run left behind (hidden ``.partial-``/``.scratch-`` names)."""
+def remove_stale(directory: Path, stems: Iterable[str]) -> None:
+    """Delete staged files of ``stems`` that a killed run left behind (hidden ``.partial-``/``.scratch-`` names).
+
+    Only this run's own videos: a parallel job of another shard may be writing other stems in ``directory``.
+    """
     if not directory.is_dir():
         return
-    names = output_names(stem).values()
-    prefixes = [f".{name[: len(name) - len(Path(name).suffix)]}.partial-" for name in names]  # as Staging names them
-    prefixes.append(f".{stem}_depths.scratch-")
+    prefixes = []
+    for stem in stems:
+        names = output_names(stem).values()
+        prefixes += [f".{name[: len(name) - len(Path(name).suffix)]}.partial-" for name in names]  # as Staging
+        prefixes.append(f".{stem}_depths.scratch-")
+    prefixes = tuple(prefixes)
     for path in directory.iterdir():
-        if any(path.name.startswith(prefix) for prefix in prefixes):
+        if path.name.startswith(prefixes):
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
@@ -196,7 +211,6 @@ def process_item(cfg: InferConfig, model: torch.nn.Module, item: DatasetItem, ou
         info = probe(item.path, max_res=cfg.infer.max_res, target_fps=cfg.infer.target_fps, max_len=cfg.infer.max_len)
         directory = check_output_dir(item.output_dir(output_root))
         check_disk_space(directory, info.estimated_frames, info.height, info.width, cfg.output.npz)
-        remove_stale(directory, item.path.stem)
         result = process_video(model, info, directory, cfg.infer, cfg.output)
     except Exception as exc:  # one broken video must not stop the dataset
         message = str(exc).splitlines()[0] if str(exc) else ""
@@ -256,6 +270,11 @@ def run_dataset(cfg: InferConfig) -> DatasetSummary:
     items = select_shard(discover(cfg.input, cfg.input_glob), index, count)
     output_root = check_output_dir(resolve_path(cfg.output_dir))
     formats = enabled_formats(cfg.output)
+    by_folder: dict[Path, list[str]] = {}
+    for item in items:
+        by_folder.setdefault(item.output_dir(output_root), []).append(item.path.stem)
+    for directory, stems in by_folder.items():
+        remove_stale(directory, stems)
     outcomes: dict[DatasetItem, VideoOutcome] = {}
     pending = []
     for item in items:
