@@ -214,7 +214,8 @@ def process_item(cfg: InferConfig, model: torch.nn.Module, item: DatasetItem, ou
         result = process_video(model, info, directory, cfg.infer, cfg.output)
     except Exception as exc:  # one broken video must not stop the dataset
         message = str(exc).splitlines()[0] if str(exc) else ""
-        return VideoOutcome(str(item.path), FAILED, None, time.perf_counter() - started, f"{type(exc).__name__}: {message}")
+        error = f"{type(exc).__name__}: {message}"
+        return VideoOutcome(str(item.path), FAILED, None, time.perf_counter() - started, error)
     return VideoOutcome(str(item.path), DONE, result.frames, result.seconds, result=result)
 
 
@@ -227,7 +228,8 @@ def _init_worker(cfg: InferConfig, slots: Any, threads: int) -> None:
     slot = slots.get()
     torch.set_num_threads(threads)
     if cfg.device.name in ("auto", "cuda") and torch.cuda.is_available() and torch.cuda.device_count() > 1:
-        cfg = dataclasses.replace(cfg, device=dataclasses.replace(cfg.device, name=f"cuda:{slot % torch.cuda.device_count()}"))
+        device = f"cuda:{slot % torch.cuda.device_count()}"
+        cfg = dataclasses.replace(cfg, device=dataclasses.replace(cfg.device, name=device))
     runtime = check_runtime(cfg)
     model, _ = load_model(cfg, runtime)
     _WORKER.update(cfg=cfg, model=model, tags=run_tags(cfg, runtime, model) if cfg.mlflow.enabled else {})
@@ -249,15 +251,17 @@ def _in_workers(
     cfg: InferConfig, items: list[DatasetItem], output_root: Path, workers: int
 ) -> Iterator[tuple[VideoOutcome, dict]]:
     context = multiprocessing.get_context("spawn")  # no forked torch/CUDA state
-    slots = context.Manager().Queue()
-    for slot in range(workers):
-        slots.put(slot)
     threads = max(torch.get_num_threads() // workers, 1)
     quiet = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, progress=False))
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(quiet, slots, threads)) as pool:
-        futures: dict[Future, DatasetItem] = {pool.submit(_work, item, output_root): item for item in items}
-        for future in as_completed(futures):
-            yield future.result()
+    with context.Manager() as manager:
+        slots = manager.Queue()  # worker numbers, one taken by each worker as it starts
+        for slot in range(workers):
+            slots.put(slot)
+        start = {"initializer": _init_worker, "initargs": (quiet, slots, threads)}
+        with ProcessPoolExecutor(workers, mp_context=context, **start) as pool:
+            futures: list[Future] = [pool.submit(_work, item, output_root) for item in items]
+            for future in as_completed(futures):
+                yield future.result()
 
 
 # ---------------------------------------------------------------- the command
@@ -354,7 +358,8 @@ class _Tracker:
         self.parent = sweep_parent_run_id()
         if self.parent is None:
             tags = {KIND_TAG: DATASET_KIND, "input": self.cfg.input}
-            run = MlflowClient().create_run(experiment_id(self.cfg.mlflow.experiment), tags=tags, run_name=f"dataset {self.cfg.input}")
+            experiment = experiment_id(self.cfg.mlflow.experiment)
+            run = MlflowClient().create_run(experiment, tags=tags, run_name=f"dataset {self.cfg.input}")
             self.parent, self.own = run.info.run_id, True
 
     def log(self, outcome: VideoOutcome, tags: dict[str, str]) -> None:
@@ -367,7 +372,8 @@ class _Tracker:
             return
         failed = {**tags, "input": outcome.input, "status": FAILED, "error": outcome.error, PARENT_TAG: self.parent}
         client = MlflowClient()
-        run = client.create_run(experiment_id(self.cfg.mlflow.experiment), tags=failed, run_name=Path(outcome.input).stem)
+        experiment = experiment_id(self.cfg.mlflow.experiment)
+        run = client.create_run(experiment, tags=failed, run_name=Path(outcome.input).stem)
         client.set_terminated(run.info.run_id, "FAILED")
 
     def finish(self, summary: Optional[DatasetSummary]) -> None:
