@@ -1,4 +1,6 @@
-"""Depth for video files: ``python run_infer.py input=VIDEO [key=value ...]`` (see README, "Inference")."""
+"""Depth for video files: ``python run_infer.py input=VIDEO|FOLDER|@LIST [key=value ...]`` (README, "Inference")."""
+
+import sys
 
 import hydra
 
@@ -13,8 +15,16 @@ register_configs()
 @one_line_errors
 def main(cfg) -> None:
     from vda.pipeline.command import run_inference
+    from vda.pipeline.dataset import is_dataset, run_dataset
 
-    result = run_inference(to_object(cfg))
+    cfg = to_object(cfg)
+    if is_dataset(cfg.input):
+        summary = run_dataset(cfg)
+        print(summary.line())
+        if summary.failed:
+            sys.exit(1)
+        return
+    result = run_inference(cfg)
     print(f"{result.input.name}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} frames/s)")
     for path in result.outputs:
         print(f"  {path}")

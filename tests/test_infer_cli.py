@@ -147,6 +147,9 @@ def test_multirun_over_inputs(tmp_path):
     assert np.load(out / "a_depths.npz")["depths"].shape[0] == 4
     assert np.load(out / "b_depths.npz")["depths"].shape[0] == 6
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    runs = client.search_runs([client.get_experiment_by_name("cli-test").experiment_id])
+    everything = client.search_runs([client.get_experiment_by_name("cli-test").experiment_id])
+    (parent,) = [r for r in everything if r.data.tags.get("vda.kind") == "sweep"]  # conf/infer.yaml hydra.callbacks
+    runs = [r for r in everything if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(everything) == 3 and parent.data.tags["jobs.done"] == "2"
     assert sorted(r.data.params["input"] for r in runs) == [str(first), str(second)]
     assert all(r.data.tags["weights"] == "random" and r.info.status == "FINISHED" for r in runs)

@@ -10,7 +10,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 from omegaconf import OmegaConf
@@ -51,7 +51,7 @@ def check_config(cfg: InferConfig) -> None:
         raise ConfigError("infer.target_fps=0 is not a frame rate; use -1 (keep the source rate) or a positive value")
 
 
-def _configure_mlflow(cfg: InferConfig) -> None:
+def configure_mlflow(cfg: InferConfig) -> None:
     """Point MLflow at its store before any work, so a bad store fails fast."""
     from vda import tracking
 
@@ -65,15 +65,13 @@ def _configure_mlflow(cfg: InferConfig) -> None:
         ) from exc
 
 
-def _log_to_mlflow(cfg: InferConfig, result: InferResult, runtime: Runtime, model: torch.nn.Module) -> str:
-    import mlflow
-
+def run_tags(cfg: InferConfig, runtime: Runtime, model: torch.nn.Module) -> dict[str, str]:
+    """MLflow tags of every video a model processes: where it ran, the network, the weights."""
     from vda import tracking
 
     tags = tracking.environment_tags(runtime.device)
     tags.update(
         {
-            "input": str(result.input),
             "encoder": model.encoder_name,
             "metric": str(model.metric),
             "attention": model.attention_name,
@@ -82,6 +80,21 @@ def _log_to_mlflow(cfg: InferConfig, result: InferResult, runtime: Runtime, mode
     )
     checkpoint = str(cfg.model.checkpoint)
     tags["weights"] = {"random": "random", "auto": "official"}.get(checkpoint, checkpoint)
+    return tags
+
+
+def log_to_mlflow(
+    cfg: InferConfig, result: InferResult, tags: dict[str, str], parent_run_id: Optional[str] = None
+) -> str:
+    """One MLflow run for one processed video (nested under ``parent_run_id`` when given); returns its id."""
+    import mlflow
+
+    from vda import tracking
+    from vda.bench.recorder import PARENT_TAG
+
+    tags = {**tags, "input": str(result.input), "status": "done"}
+    if parent_run_id:
+        tags[PARENT_TAG] = parent_run_id
     metrics = {
         "frames": result.frames,
         "seconds": result.seconds,
@@ -92,15 +105,26 @@ def _log_to_mlflow(cfg: InferConfig, result: InferResult, runtime: Runtime, mode
         **result.peak_memory,
         **result.extra,
     }
-    with mlflow.start_run(run_name=result.input.stem) as run:
+    with mlflow.start_run(run_name=result.input.stem, tags=tags) as run:
         mlflow.log_params(tracking.config_params(cfg))
         mlflow.log_text(tracking.config_yaml(cfg), "config.yaml")
-        mlflow.set_tags(tags)
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
         for path in result.outputs:
             if path.name == OUTPUTS.get("vis").name_for(result.input.stem):
                 mlflow.log_artifact(str(path))
         return run.info.run_id
+
+
+def check_runtime(cfg: InferConfig) -> Runtime:
+    """Resolve (and check) device, precision and attention before anything is built."""
+    return resolve_runtime(cfg.device.name, cfg.precision.name, cfg.attention.name, cfg.attention.sdpa_kernel)
+
+
+def load_model(cfg: InferConfig, runtime: Runtime) -> tuple[torch.nn.Module, float]:
+    """Build the model on ``runtime``; returns it with its load time in seconds."""
+    built = time.perf_counter()
+    model = create_model(runtime, cfg.encoder.name, cfg.model.metric, cfg.model.checkpoint, cfg.model.seed)
+    return model, time.perf_counter() - built
 
 
 def run_inference(cfg: InferConfig) -> InferResult:
@@ -114,13 +138,10 @@ def run_inference(cfg: InferConfig) -> InferResult:
     )
     output_dir = check_output_dir(resolve_path(cfg.output_dir))
     check_disk_space(output_dir, info.estimated_frames, info.height, info.width, cfg.output.npz)
-    runtime = resolve_runtime(cfg.device.name, cfg.precision.name, cfg.attention.name, cfg.attention.sdpa_kernel)
+    runtime = check_runtime(cfg)
     if cfg.mlflow.enabled:
-        _configure_mlflow(cfg)
-
-    built = time.perf_counter()
-    model = create_model(runtime, cfg.encoder.name, cfg.model.metric, cfg.model.checkpoint, cfg.model.seed)
-    load_seconds = time.perf_counter() - built
+        configure_mlflow(cfg)
+    model, load_seconds = load_model(cfg, runtime)
     logger.info(
         "%s: %dx%d at %s fps (stride %d), model %s on %s in %s",
         info.path,
@@ -135,8 +156,19 @@ def run_inference(cfg: InferConfig) -> InferResult:
     result = process_video(model, info, output_dir, cfg.infer, cfg.output)
     result.extra["model_load_seconds"] = load_seconds
     if cfg.mlflow.enabled:
-        result.run_id = _log_to_mlflow(cfg, result, runtime, model)
+        from vda.bench.sweep import sweep_parent_run_id
+
+        result.run_id = log_to_mlflow(cfg, result, run_tags(cfg, runtime, model), sweep_parent_run_id())
     return result
 
 
-__all__ = ["check_config", "resolve_path", "run_inference"]
+__all__ = [
+    "check_config",
+    "check_runtime",
+    "configure_mlflow",
+    "load_model",
+    "log_to_mlflow",
+    "resolve_path",
+    "run_inference",
+    "run_tags",
+]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Optional
+
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
@@ -22,11 +24,18 @@ class InferSettings:
     target_fps: float = -1.0
     # Reuse encoder features of carried-over keyframes and padding copies (same numbers, less work).
     feature_cache: bool = True
+    # Folder or @list input: this many processes, each with its own model copy (several GPUs, or CPU threads split).
+    workers: int = 1
+    # Folder or @list input: process only shard i of n ("i/n", every n-th video from the i-th); null: all.
+    shard: Optional[str] = None
 
 
 @dataclass
 class InferConfig(RunConfig):
+    # A video file, a folder of videos (outputs mirror its sub-folders) or @list.txt (one path a line).
     input: str = MISSING
+    # Folder input: which files, relative to it (e.g. "*.mp4": top level only); null: every video file under it.
+    input_glob: Optional[str] = None
     # Relative to the launch directory; Hydra keeps its own logs and resolved config in outputs/<date>/<time>.
     output_dir: str = "depth"
     infer: InferSettings = field(default_factory=InferSettings)

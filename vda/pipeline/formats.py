@@ -104,17 +104,20 @@ OUTPUTS.register("png16", OutputFormat("{stem}_depths_png16", Png16Writer), help
 OUTPUT_OPTIONS = (
     ("grayscale", bool, False, "grayscale preview instead of inferno"),
     ("progress", bool, True, "progress bar on stderr"),
+    ("overwrite", bool, False, "redo a video whose outputs already exist"),
 )
 
 
 def _output_config() -> type:
     formats = [(r.name, bool, field(default=r.value.default)) for r in OUTPUTS.records()]
     options = [(name, kind, field(default=default)) for name, kind, default, _ in OUTPUT_OPTIONS]
-    return make_dataclass(
+    cls = make_dataclass(
         "OutputConfig",
         formats + options,
         namespace={"__doc__": "output.<format>=true|false for every registered format, plus the output options."},
     )
+    cls.__module__ = __name__  # picklable (worker processes get the config)
+    return cls
 
 
 OutputConfig = _output_config()

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 COPY_CHUNK_BYTES = 16 << 20
 PNG16_MAX = 65535
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest a zip entry can carry
 
 
 def check_output_dir(path: str | os.PathLike) -> Path:
@@ -107,6 +108,11 @@ class Staging:
         self._pending = []
 
 
+def _entry(name: str) -> zipfile.ZipInfo:
+    """A zip entry with a fixed timestamp, so equal depth gives byte-identical ``.npz`` files."""
+    return zipfile.ZipInfo(name, date_time=ZIP_DATE)
+
+
 class DepthStore:
     """Depth maps ``[H, W]`` float32 appended to a raw scratch file, read back in chunks."""
 
@@ -148,12 +154,12 @@ class DepthStore:
             "shape": (self.count, self.height, self.width),
         }
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-            with archive.open("depths.npy", "w", force_zip64=True) as entry, open(self.path, "rb") as raw:
+            with archive.open(_entry("depths.npy"), "w", force_zip64=True) as entry, open(self.path, "rb") as raw:
                 np.lib.format.write_array_header_1_0(entry, header)
                 shutil.copyfileobj(raw, entry, COPY_CHUNK_BYTES)
             fps_bytes = io.BytesIO()
             np.save(fps_bytes, np.float64(fps))
-            archive.writestr("fps.npy", fps_bytes.getvalue())
+            archive.writestr(_entry("fps.npy"), fps_bytes.getvalue())
 
 
 def write_preview(store: DepthStore, path: Path, fps: Fraction, grayscale: bool) -> None:

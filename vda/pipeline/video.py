@@ -81,7 +81,13 @@ def process_video(model: torch.nn.Module, info: VideoInfo, output_dir: Path, set
                 if fmt.takes_frames:
                     copies.append(writers[-1])
             with tqdm(
-                total=info.estimated_frames, unit="frame", desc=info.stem, disable=not output.progress, dynamic_ncols=True
+                total=info.estimated_frames,
+                unit="frame",
+                desc=info.stem,
+                disable=not output.progress,
+                dynamic_ncols=True,
+                leave=None,  # kept alone, cleared when nested under the bar over a dataset's videos
+            
             ) as bar:
                 for depth in engine.run(_frames(VideoReader(info), times, copies)):
                     with times.stage("write"):

@@ -1,0 +1,409 @@
+"""Depth for a whole dataset: a folder of videos or an ``@list.txt``, resumable, in parallel, with a summary.
+
+* :func:`discover` turns ``input=`` into :class:`DatasetItem` s (sorted); each keeps its path relative to the
+  dataset root, and its outputs go to the same relative folder under ``output_dir`` (equal stems in different
+  folders never collide).
+* :func:`parse_shard` / :func:`select_shard`: ``infer.shard=i/n`` keeps every n-th video from the i-th, so
+  ``n`` cluster jobs split one dataset without talking to each other.
+* A video whose enabled outputs all exist is skipped (:func:`outputs_complete`): outputs only ever appear
+  whole, so their presence means done. ``output.overwrite=true`` redoes them.
+* :func:`run_dataset` processes the rest in this process or in ``infer.workers`` processes (one model copy
+  each), reports a failed video and goes on, tracks each video as an MLflow run nested under one parent, and
+  writes ``summary.csv`` (input, status, frames, seconds, error) into ``output_dir``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import multiprocessing
+import os
+import shutil
+import time
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Optional
+
+import torch
+from tqdm import tqdm
+
+from vda.errors import ConfigError
+from vda.pipeline.command import (
+    check_config,
+    check_runtime,
+    configure_mlflow,
+    load_model,
+    log_to_mlflow,
+    resolve_path,
+    run_tags,
+)
+from vda.pipeline.config import InferConfig
+from vda.pipeline.formats import enabled_formats, output_names
+from vda.pipeline.outputs import check_disk_space, check_output_dir
+from vda.pipeline.video import InferResult, process_video
+from vda.video.reader import probe
+
+logger = logging.getLogger(__name__)
+
+# File name endings taken as videos when a folder is the input (compared in lower case).
+VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".wmv", ".flv", ".3gp"}
+)
+DEFAULT_GLOB = "**/*"
+SUMMARY_FIELDS = ("input", "status", "frames", "seconds", "error")
+DONE, SKIPPED, FAILED = "done", "skipped", "failed"
+DATASET_KIND = "dataset"
+
+
+@dataclass(frozen=True)
+class DatasetItem:
+    """One video of a dataset and where it sits relative to the dataset root."""
+
+    path: Path
+    relative: Path  # the output folder is output_dir / relative.parent
+
+    def output_dir(self, root: Path) -> Path:
+        return root / self.relative.parent
+
+
+@dataclass
+class VideoOutcome:
+    """What happened to one video: a row of ``summary.csv`` (``result`` only for a processed video)."""
+
+    input: str
+    status: str
+    frames: Optional[int] = None
+    seconds: Optional[float] = None
+    error: str = ""
+    result: Optional[InferResult] = None
+
+    def row(self) -> dict[str, str]:
+        seconds = "" if self.seconds is None else f"{self.seconds:.3f}"
+        frames = "" if self.frames is None else str(self.frames)
+        return {"input": self.input, "status": self.status, "frames": frames, "seconds": seconds, "error": self.error}
+
+
+@dataclass
+class DatasetSummary:
+    """Every outcome in dataset order, and where ``summary.csv`` was written."""
+
+    outcomes: list[VideoOutcome]
+    path: Path
+
+    def count(self, status: str) -> int:
+        return sum(outcome.status == status for outcome in self.outcomes)
+
+    @property
+    def failed(self) -> int:
+        return self.count(FAILED)
+
+    def line(self) -> str:
+        return (
+            f"{len(self.outcomes)} videos: {self.count(DONE)} done, {self.count(SKIPPED)} skipped, "
+            f"{self.failed} failed (summary: {self.path})"
+        )
+
+
+# ---------------------------------------------------------------- discovery
+def is_dataset(spec: str) -> bool:
+    """Whether ``input=`` names a dataset (``@list`` or a folder) rather than one video."""
+    return spec.startswith("@") or resolve_path(spec).is_dir()
+
+
+def discover(spec: str, glob: Optional[str] = None) -> list[DatasetItem]:
+    """The videos of ``spec`` sorted by relative path (relative user paths start at the launch directory).
+
+    A folder gives its files matching ``glob`` (default: everything under it) whose ending is in
+    :data:`VIDEO_SUFFIXES`; ``@list.txt`` gives the paths it lists (one a line, ``#`` starts a comment,
+    relative ones taken from the list's folder), relative to the deepest folder they all share.
+    """
+    if spec.startswith("@"):
+        if glob is not None:
+            raise ConfigError(f"input_glob={glob} filters a folder, but input={spec} is a list; drop input_glob=")
+        items = _listed(resolve_path(spec[1:]))
+        what = f"list {spec[1:]}"
+    else:
+        root = resolve_path(spec)
+        pattern = glob or DEFAULT_GLOB
+        paths = [p for p in root.glob(pattern) if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()]
+        items = [DatasetItem(p, p.relative_to(root)) for p in paths]
+        what = f"folder {root} (input_glob={pattern}, endings {' '.join(sorted(VIDEO_SUFFIXES))})"
+    if not items:
+        raise ConfigError(f"no video in {what}; check input= and input_glob=")
+    seen: dict[Path, DatasetItem] = {}
+    for item in sorted(items, key=lambda item: item.relative.as_posix()):
+        key = item.relative.parent / item.path.stem
+        if key in seen:
+            raise ConfigError(
+                f"{seen[key].path} and {item.path} would write the same outputs ({key}_*); "
+                "rename one or leave one out with input_glob= or the list"
+            )
+        seen[key] = item
+    return list(seen.values())
+
+
+def _listed(path: Path) -> list[DatasetItem]:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read the input list {path} ({exc.strerror or exc}); pass input=@<existing file>")
+    entries = [line.split("#", 1)[0].strip() for line in lines]
+    paths = sorted({Path(os.path.abspath(path.parent / os.path.expanduser(e))) for e in entries if e})
+    if not paths:
+        return []
+    root = Path(os.path.commonpath([p.parent for p in paths]))
+    return [DatasetItem(p, p.relative_to(root)) for p in paths]
+
+
+def parse_shard(text: Optional[str]) -> tuple[int, int]:
+    """``"i/n"`` -> ``(i, n)`` with ``0 <= i < n``; None -> ``(0, 1)``."""
+    if text is None:
+        return 0, 1
+    try:
+        index, count = (int(part) for part in str(text).split("/"))
+    except ValueError:
+        index, count = -1, 0
+    if not 0 <= index < count:
+        raise ConfigError(f"infer.shard={text} is not i/n with 0 <= i < n; use e.g. infer.shard=0/4")
+    return index, count
+
+
+def select_shard(items: list[DatasetItem], index: int, count: int) -> list[DatasetItem]:
+    """Every ``count``-th item from the ``index``-th: shards are disjoint, cover all, differ by at most one."""
+    return items[index::count]
+
+
+# ---------------------------------------------------------------- resuming
+def outputs_complete(directory: Path, stem: str, formats: list[str]) -> bool:
+    """Whether every enabled output of ``stem`` exists in ``directory`` (they only ever appear whole)."""
+    names = output_names(stem)
+    return all((directory / names[name]).exists() for name in formats)
+
+
+def remove_stale(directory: Path, stems: Iterable[str]) -> None:
+    """Delete staged files of ``stems`` that a killed run left behind (hidden ``.partial-``/``.scratch-`` names).
+
+    Only this run's own videos: a parallel job of another shard may be writing other stems in ``directory``.
+    """
+    if not directory.is_dir():
+        return
+    prefixes = []
+    for stem in stems:
+        names = output_names(stem).values()
+        prefixes += [f".{name[: len(name) - len(Path(name).suffix)]}.partial-" for name in names]  # as Staging
+        prefixes.append(f".{stem}_depths.scratch-")
+    prefixes = tuple(prefixes)
+    for path in directory.iterdir():
+        if path.name.startswith(prefixes):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- one video
+def process_item(cfg: InferConfig, model: torch.nn.Module, item: DatasetItem, output_root: Path) -> VideoOutcome:
+    """Probe and process one video; any failure becomes a ``failed`` outcome with a one-line error."""
+    started = time.perf_counter()
+    try:
+        info = probe(item.path, max_res=cfg.infer.max_res, target_fps=cfg.infer.target_fps, max_len=cfg.infer.max_len)
+        directory = check_output_dir(item.output_dir(output_root))
+        check_disk_space(directory, info.estimated_frames, info.height, info.width, cfg.output.npz)
+        result = process_video(model, info, directory, cfg.infer, cfg.output)
+    except Exception as exc:  # one broken video must not stop the dataset
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        error = f"{type(exc).__name__}: {message}"
+        return VideoOutcome(str(item.path), FAILED, None, time.perf_counter() - started, error)
+    return VideoOutcome(str(item.path), DONE, result.frames, result.seconds, result=result)
+
+
+# ---------------------------------------------------------------- worker processes
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(cfg: InferConfig, slots: Any, threads: int) -> None:
+    """Build this worker's model once: its own GPU where there are several, else its share of CPU threads."""
+    slot = slots.get()
+    torch.set_num_threads(threads)
+    if cfg.device.name in ("auto", "cuda") and torch.cuda.is_available() and torch.cuda.device_count() > 1:
+        device = f"cuda:{slot % torch.cuda.device_count()}"
+        cfg = dataclasses.replace(cfg, device=dataclasses.replace(cfg.device, name=device))
+    runtime = check_runtime(cfg)
+    model, _ = load_model(cfg, runtime)
+    _WORKER.update(cfg=cfg, model=model, tags=run_tags(cfg, runtime, model) if cfg.mlflow.enabled else {})
+
+
+def _work(item: DatasetItem, output_root: Path) -> tuple[VideoOutcome, dict[str, str]]:
+    return process_item(_WORKER["cfg"], _WORKER["model"], item, output_root), _WORKER["tags"]
+
+
+def _in_process(cfg: InferConfig, items: list[DatasetItem], output_root: Path) -> Iterator[tuple[VideoOutcome, dict]]:
+    runtime = check_runtime(cfg)
+    model, _ = load_model(cfg, runtime)
+    tags = run_tags(cfg, runtime, model) if cfg.mlflow.enabled else {}
+    for item in items:
+        yield process_item(cfg, model, item, output_root), tags
+
+
+def _in_workers(
+    cfg: InferConfig, items: list[DatasetItem], output_root: Path, workers: int
+) -> Iterator[tuple[VideoOutcome, dict]]:
+    context = multiprocessing.get_context("spawn")  # no forked torch/CUDA state
+    threads = max(torch.get_num_threads() // workers, 1)
+    quiet = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, progress=False))
+    with context.Manager() as manager:
+        slots = manager.Queue()  # worker numbers, one taken by each worker as it starts
+        for slot in range(workers):
+            slots.put(slot)
+        start = {"initializer": _init_worker, "initargs": (quiet, slots, threads)}
+        with ProcessPoolExecutor(workers, mp_context=context, **start) as pool:
+            futures: list[Future] = [pool.submit(_work, item, output_root) for item in items]
+            for future in as_completed(futures):
+                yield future.result()
+
+
+# ---------------------------------------------------------------- the command
+def run_dataset(cfg: InferConfig) -> DatasetSummary:
+    """Process every video of ``cfg.input`` not already done (this shard only); see the module docstring."""
+    check_config(cfg)
+    index, count = parse_shard(cfg.infer.shard)
+    if cfg.infer.workers < 1:
+        raise ConfigError(f"infer.workers={cfg.infer.workers} starts no process; use 1 or more")
+    items = select_shard(discover(cfg.input, cfg.input_glob), index, count)
+    output_root = check_output_dir(resolve_path(cfg.output_dir))
+    formats = enabled_formats(cfg.output)
+    by_folder: dict[Path, list[str]] = {}
+    for item in items:
+        by_folder.setdefault(item.output_dir(output_root), []).append(item.path.stem)
+    for directory, stems in by_folder.items():
+        remove_stale(directory, stems)
+    outcomes: dict[DatasetItem, VideoOutcome] = {}
+    pending = []
+    for item in items:
+        if not cfg.output.overwrite and outputs_complete(item.output_dir(output_root), item.path.stem, formats):
+            outcomes[item] = VideoOutcome(str(item.path), SKIPPED)
+        else:
+            pending.append(item)
+    name = "summary.csv" if count == 1 else f"summary-shard-{index}-of-{count}.csv"
+    summary = DatasetSummary([], output_root / name)
+    tracker = _Tracker(cfg) if pending and cfg.mlflow.enabled else None
+    if pending:
+        check_runtime(cfg)
+        if tracker is not None:
+            configure_mlflow(cfg)
+            tracker.start()
+        try:
+            _process(cfg, pending, output_root, outcomes, tracker, len(items))
+        except BaseException:
+            if tracker is not None:
+                tracker.finish(None)
+            raise
+    summary.outcomes = [outcomes[item] for item in items]
+    write_summary(summary)
+    if tracker is not None:
+        tracker.finish(summary)
+    return summary
+
+
+def _process(
+    cfg: InferConfig,
+    pending: list[DatasetItem],
+    output_root: Path,
+    outcomes: dict[DatasetItem, VideoOutcome],
+    tracker: Optional[_Tracker],
+    total: int,
+) -> None:
+    """Process ``pending`` (in this process or in workers) into ``outcomes``, with a bar over the videos."""
+    workers = min(cfg.infer.workers, len(pending))
+    stream = _in_process(cfg, pending, output_root) if workers == 1 else _in_workers(cfg, pending, output_root, workers)
+    by_input = {str(item.path): item for item in pending}
+    failed = 0
+    with tqdm(total=total, initial=len(outcomes), unit="video", desc="videos", disable=not cfg.output.progress) as bar:
+        for outcome, tags in stream:
+            outcomes[by_input[outcome.input]] = outcome
+            if outcome.status == FAILED:
+                failed += 1
+                logger.error("%s: failed: %s", outcome.input, outcome.error)
+            if tracker is not None:
+                tracker.log(outcome, tags)
+            bar.update(1)
+            bar.set_postfix(failed=failed)
+
+
+def write_summary(summary: DatasetSummary) -> None:
+    with open(summary.path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SUMMARY_FIELDS)
+        writer.writeheader()
+        for outcome in summary.outcomes:
+            writer.writerow(outcome.row())
+
+
+class _Tracker:
+    """MLflow runs of a dataset: one per processed video, nested under the multirun's parent run (cluster
+    jobs, see :class:`vda.bench.sweep.MlflowSweepRun`) or, in a plain run, under a parent run of its own."""
+
+    def __init__(self, cfg: InferConfig) -> None:
+        self.cfg = cfg
+        self.parent: Optional[str] = None
+        self.own = False
+
+    def start(self) -> None:
+        from mlflow.tracking import MlflowClient
+
+        from vda.bench.recorder import KIND_TAG, experiment_id
+        from vda.bench.sweep import sweep_parent_run_id
+
+        self.parent = sweep_parent_run_id()
+        if self.parent is None:
+            tags = {KIND_TAG: DATASET_KIND, "input": self.cfg.input}
+            experiment = experiment_id(self.cfg.mlflow.experiment)
+            run = MlflowClient().create_run(experiment, tags=tags, run_name=f"dataset {self.cfg.input}")
+            self.parent, self.own = run.info.run_id, True
+
+    def log(self, outcome: VideoOutcome, tags: dict[str, str]) -> None:
+        from mlflow.tracking import MlflowClient
+
+        from vda.bench.recorder import PARENT_TAG, experiment_id
+
+        if outcome.result is not None:
+            log_to_mlflow(self.cfg, outcome.result, tags, self.parent)
+            return
+        failed = {**tags, "input": outcome.input, "status": FAILED, "error": outcome.error, PARENT_TAG: self.parent}
+        client = MlflowClient()
+        experiment = experiment_id(self.cfg.mlflow.experiment)
+        run = client.create_run(experiment, tags=failed, run_name=Path(outcome.input).stem)
+        client.set_terminated(run.info.run_id, "FAILED")
+
+    def finish(self, summary: Optional[DatasetSummary]) -> None:
+        """Tag the own parent run with the counts and end it (``summary`` None: the run was interrupted)."""
+        if not self.own:
+            return
+        from mlflow.entities import RunTag
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient()
+        if summary is None:
+            client.set_terminated(self.parent, "KILLED")
+            return
+        counts = [RunTag(f"videos.{status}", str(summary.count(status))) for status in (DONE, SKIPPED, FAILED)]
+        client.log_batch(self.parent, tags=counts)
+        client.set_terminated(self.parent, "FAILED" if summary.failed else "FINISHED")
+
+
+__all__ = [
+    "DatasetItem",
+    "DatasetSummary",
+    "VIDEO_SUFFIXES",
+    "VideoOutcome",
+    "discover",
+    "is_dataset",
+    "outputs_complete",
+    "parse_shard",
+    "process_item",
+    "remove_stale",
+    "run_dataset",
+    "select_shard",
+    "write_summary",
+]
