@@ -1,4 +1,5 @@
-"""Glue for the thin entry scripts: library errors become one line on stderr and exit status 2."""
+"""Glue for the thin entry scripts: library errors become one line on stderr and exit status 2; SIGINT and
+SIGTERM end the run cleanly (outputs of the interrupted work removed) with exit status 130 / 143."""
 
 from __future__ import annotations
 
@@ -8,22 +9,31 @@ import sys
 from typing import Callable, TypeVar
 
 from vda.errors import VDAError
+from vda.runtime.signals import Interrupted, interruptible
 
 T = TypeVar("T")
 EXIT_USAGE = 2
 
 
 def one_line_errors(fn: Callable[..., T]) -> Callable[..., T]:
-    """Wrap a Hydra task function so a :class:`VDAError` prints ``error: <message>`` and exits 2."""
+    """Wrap a Hydra task function: a :class:`VDAError` prints ``error: <message>`` and exits 2; a signal
+    prints one line and exits 130 (SIGINT) or 143 (SIGTERM), which also stops a multirun after this job."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
-            return fn(*args, **kwargs)
+            with interruptible():
+                return fn(*args, **kwargs)
         except VDAError as exc:
             logging.getLogger("vda").debug("failure", exc_info=True)
-            sys.stderr.write(f"error: {exc}\n")
-            sys.stderr.flush()
-            sys.exit(EXIT_USAGE)
+            _exit(f"error: {exc}", EXIT_USAGE)
+        except Interrupted as exc:
+            _exit(str(exc), exc.exit_status)
 
     return wrapper
+
+
+def _exit(line: str, status: int) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+    sys.exit(status)

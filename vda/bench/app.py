@@ -15,6 +15,7 @@ from vda.bench.recorder import job_name, record_job
 from vda.bench.result import JobResult, Status
 from vda.bench.sweep import sweep_parent_run_id
 from vda.errors import VDAError
+from vda.runtime.signals import Interrupted
 from vda.tracking import configure
 
 
@@ -42,13 +43,25 @@ def in_multirun() -> bool:
 
 
 def run_job(cfg: Any) -> JobOutcome:
-    """Measure the job ``cfg`` describes and record it; never raises for a failed measurement."""
-    result = launch(cfg, _output_dir())
-    run_id = uri = None
-    if cfg.mlflow.enabled:
-        uri = configure(cfg.mlflow)
-        run_id = record_job(cfg, result, sweep_parent_run_id())
-    return JobOutcome(job_name(cfg, result), result, run_id, uri)
+    """Measure the job ``cfg`` describes and record it; never raises for a failed measurement.
+
+    An interruption (SIGINT/SIGTERM) stops the job's process, records the job as ``killed`` (MLflow status
+    KILLED) and is raised again, so a sweep stops after this job with the finished ones kept.
+    """
+    try:
+        result = launch(cfg, _output_dir())
+    except Interrupted as exc:
+        _record(cfg, JobResult(Status.killed, str(exc)))
+        raise
+    return JobOutcome(job_name(cfg, result), result, *_record(cfg, result))
+
+
+def _record(cfg: Any, result: JobResult) -> tuple[Optional[str], Optional[str]]:
+    """``(run_id, tracking_uri)`` of the job's MLflow run; ``(None, None)`` when tracking is off."""
+    if not cfg.mlflow.enabled:
+        return None, None
+    uri = configure(cfg.mlflow)
+    return record_job(cfg, result, sweep_parent_run_id()), uri
 
 
 def _fmt(value: float, unit: str, digits: int = 1) -> str:

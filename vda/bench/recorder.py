@@ -53,6 +53,8 @@ def job_name(cfg: Any, result: Optional[JobResult] = None) -> str:
 
 def run_status(status: Status) -> str:
     """MLflow's own run status: a job that could not run here is a finished measurement, a crash is not."""
+    if status is Status.killed:
+        return "KILLED"
     return "FINISHED" if status in (Status.ok, Status.unavailable) else "FAILED"
 
 

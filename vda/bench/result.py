@@ -24,6 +24,7 @@ class Status(str, enum.Enum):
     unavailable = "unavailable"
     oom = "oom"
     error = "error"
+    killed = "killed"  # interrupted by SIGINT/SIGTERM
 
 
 @dataclass

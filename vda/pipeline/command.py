@@ -6,11 +6,12 @@ before the model is built. The video processing itself is :func:`vda.pipeline.vi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 from omegaconf import OmegaConf
@@ -18,12 +19,13 @@ from omegaconf import OmegaConf
 from vda.errors import ConfigError
 from vda.factory import Runtime, create_model, resolve_runtime
 from vda.pipeline.config import InferConfig
-from vda.pipeline.formats import OUTPUTS, enabled_formats
-from vda.pipeline.outputs import check_disk_space, check_output_dir
+from vda.pipeline.formats import OUTPUTS, enabled_formats, output_names
+from vda.pipeline.outputs import check_disk_space, check_existing, check_output_dir
 from vda.pipeline.preprocess import PATCH
 from vda.pipeline.video import InferResult, process_video
+from vda.runtime.signals import Interrupted
 from vda.tracking import launch_dir
-from vda.video.reader import probe
+from vda.video.reader import VideoInfo, probe
 
 logger = logging.getLogger(__name__)
 
@@ -65,17 +67,17 @@ def configure_mlflow(cfg: InferConfig) -> None:
         ) from exc
 
 
-def run_tags(cfg: InferConfig, runtime: Runtime, model: torch.nn.Module) -> dict[str, str]:
-    """MLflow tags of every video a model processes: where it ran, the network, the weights."""
+def run_tags(cfg: InferConfig, runtime: Runtime) -> dict[str, str]:
+    """MLflow tags of every video a configuration processes: where it runs, the network, the weights."""
     from vda import tracking
 
     tags = tracking.environment_tags(runtime.device)
     tags.update(
         {
-            "encoder": model.encoder_name,
-            "metric": str(model.metric),
-            "attention": model.attention_name,
-            "precision": model.precision.value,
+            "encoder": cfg.encoder.name,
+            "metric": str(cfg.model.metric),
+            "attention": runtime.attention,
+            "precision": runtime.precision.value,
         }
     )
     checkpoint = str(cfg.model.checkpoint)
@@ -83,36 +85,51 @@ def run_tags(cfg: InferConfig, runtime: Runtime, model: torch.nn.Module) -> dict
     return tags
 
 
-def log_to_mlflow(
-    cfg: InferConfig, result: InferResult, tags: dict[str, str], parent_run_id: Optional[str] = None
-) -> str:
-    """One MLflow run for one processed video (nested under ``parent_run_id`` when given); returns its id."""
+@contextlib.contextmanager
+def tracked_run(cfg: InferConfig, name: str, tags: dict[str, str], parent_run_id: Optional[str] = None) -> Iterator[str]:
+    """One video's MLflow run, started before its work: the run ends FINISHED, FAILED (with the reason as the
+    ``status_reason`` tag) or KILLED (interrupted); nested under ``parent_run_id`` when given."""
     import mlflow
 
     from vda import tracking
-    from vda.bench.recorder import PARENT_TAG
+    from vda.bench.recorder import MAX_TAG_LENGTH, PARENT_TAG
 
-    tags = {**tags, "input": str(result.input), "status": "done"}
-    if parent_run_id:
-        tags[PARENT_TAG] = parent_run_id
+    tags = {**tags, **({PARENT_TAG: parent_run_id} if parent_run_id else {})}
+    run = mlflow.start_run(run_name=name, tags=tags)
+    try:
+        mlflow.log_params(tracking.config_params(cfg))
+        mlflow.log_text(tracking.config_yaml(cfg), "config.yaml")
+        yield run.info.run_id
+    except BaseException as exc:
+        interrupted = isinstance(exc, Interrupted)
+        reason = (str(exc).splitlines() or [""])[0]
+        mlflow.set_tags({"status": "killed" if interrupted else "failed", "status_reason": f"{type(exc).__name__}: {reason}"[:MAX_TAG_LENGTH]})
+        mlflow.end_run("KILLED" if interrupted else "FAILED")
+        raise
+    mlflow.set_tag("status", "done")
+    mlflow.end_run("FINISHED")
+
+
+def log_result(result: InferResult) -> None:
+    """Metrics and the preview of a processed video, into the active run."""
+    import mlflow
+
     metrics = {
         "frames": result.frames,
         "seconds": result.seconds,
         "fps": result.fps,
         "windows": result.stats.windows,
         "encoded_frames": result.stats.encoded_frames,
+        "fp32_fallback_windows": result.stats.fp32_fallback_windows,
+        "degenerate_windows": result.stats.degenerate_windows,
         **{f"seconds_{stage}": value for stage, value in result.stage_seconds.items()},
         **result.peak_memory,
         **result.extra,
     }
-    with mlflow.start_run(run_name=result.input.stem, tags=tags) as run:
-        mlflow.log_params(tracking.config_params(cfg))
-        mlflow.log_text(tracking.config_yaml(cfg), "config.yaml")
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        for path in result.outputs:
-            if path.name == OUTPUTS.get("vis").name_for(result.input.stem):
-                mlflow.log_artifact(str(path))
-        return run.info.run_id
+    mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+    for path in result.outputs:
+        if path.name == OUTPUTS.get("vis").name_for(result.input.stem):
+            mlflow.log_artifact(str(path))
 
 
 def check_runtime(cfg: InferConfig) -> Runtime:
@@ -137,10 +154,24 @@ def run_inference(cfg: InferConfig) -> InferResult:
         max_len=cfg.infer.max_len,
     )
     output_dir = check_output_dir(resolve_path(cfg.output_dir))
+    names = output_names(info.stem)
+    check_existing(output_dir, [names[name] for name in enabled_formats(cfg.output)], cfg.output.overwrite)
     check_disk_space(output_dir, info.estimated_frames, info.height, info.width, cfg.output.npz)
     runtime = check_runtime(cfg)
-    if cfg.mlflow.enabled:
-        configure_mlflow(cfg)
+    if not cfg.mlflow.enabled:
+        return _infer(cfg, runtime, info, output_dir)
+    from vda.bench.sweep import sweep_parent_run_id
+
+    configure_mlflow(cfg)
+    tags = {**run_tags(cfg, runtime), "input": str(info.path)}
+    with tracked_run(cfg, info.stem, tags, sweep_parent_run_id()) as run_id:
+        result = _infer(cfg, runtime, info, output_dir)
+        log_result(result)
+        result.run_id = run_id
+    return result
+
+
+def _infer(cfg: InferConfig, runtime: Runtime, info: VideoInfo, output_dir: Path) -> InferResult:
     model, load_seconds = load_model(cfg, runtime)
     logger.info(
         "%s: %dx%d at %s fps (stride %d), model %s on %s in %s",
@@ -155,10 +186,6 @@ def run_inference(cfg: InferConfig) -> InferResult:
     )
     result = process_video(model, info, output_dir, cfg.infer, cfg.output)
     result.extra["model_load_seconds"] = load_seconds
-    if cfg.mlflow.enabled:
-        from vda.bench.sweep import sweep_parent_run_id
-
-        result.run_id = log_to_mlflow(cfg, result, run_tags(cfg, runtime, model), sweep_parent_run_id())
     return result
 
 
@@ -167,8 +194,9 @@ __all__ = [
     "check_runtime",
     "configure_mlflow",
     "load_model",
-    "log_to_mlflow",
+    "log_result",
     "resolve_path",
     "run_inference",
     "run_tags",
+    "tracked_run",
 ]

@@ -35,9 +35,10 @@ from vda.pipeline.command import (
     check_runtime,
     configure_mlflow,
     load_model,
-    log_to_mlflow,
+    log_result,
     resolve_path,
     run_tags,
+    tracked_run,
 )
 from vda.pipeline.config import InferConfig
 from vda.pipeline.formats import enabled_formats, output_names
@@ -232,7 +233,7 @@ def _init_worker(cfg: InferConfig, slots: Any, threads: int) -> None:
         cfg = dataclasses.replace(cfg, device=dataclasses.replace(cfg.device, name=device))
     runtime = check_runtime(cfg)
     model, _ = load_model(cfg, runtime)
-    _WORKER.update(cfg=cfg, model=model, tags=run_tags(cfg, runtime, model) if cfg.mlflow.enabled else {})
+    _WORKER.update(cfg=cfg, model=model, tags=run_tags(cfg, runtime) if cfg.mlflow.enabled else {})
 
 
 def _work(item: DatasetItem, output_root: Path) -> tuple[VideoOutcome, dict[str, str]]:
@@ -242,7 +243,7 @@ def _work(item: DatasetItem, output_root: Path) -> tuple[VideoOutcome, dict[str,
 def _in_process(cfg: InferConfig, items: list[DatasetItem], output_root: Path) -> Iterator[tuple[VideoOutcome, dict]]:
     runtime = check_runtime(cfg)
     model, _ = load_model(cfg, runtime)
-    tags = run_tags(cfg, runtime, model) if cfg.mlflow.enabled else {}
+    tags = run_tags(cfg, runtime) if cfg.mlflow.enabled else {}
     for item in items:
         yield process_item(cfg, model, item, output_root), tags
 
@@ -368,9 +369,10 @@ class _Tracker:
         from vda.bench.recorder import PARENT_TAG, experiment_id
 
         if outcome.result is not None:
-            log_to_mlflow(self.cfg, outcome.result, tags, self.parent)
+            with tracked_run(self.cfg, outcome.result.input.stem, {**tags, "input": outcome.input}, self.parent):
+                log_result(outcome.result)
             return
-        failed = {**tags, "input": outcome.input, "status": FAILED, "error": outcome.error, PARENT_TAG: self.parent}
+        failed = {**tags, "input": outcome.input, "status": FAILED, "status_reason": outcome.error, PARENT_TAG: self.parent}
         client = MlflowClient()
         experiment = experiment_id(self.cfg.mlflow.experiment)
         run = client.create_run(experiment, tags=failed, run_name=Path(outcome.input).stem)

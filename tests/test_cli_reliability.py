@@ -1,0 +1,112 @@
+"""The reliability rows that are about the commands: signals, existing results, failed runs in MLflow."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+
+from vda.video.synthetic import synthetic_clip, synthetic_frames, write_video
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def command(script: str, cwd: Path, *overrides: str) -> list[str]:
+    return [
+        sys.executable,
+        str(ROOT / script),
+        *overrides,
+        "device=cpu",
+        f"mlflow.tracking_uri=sqlite:///{cwd / 'mlflow.db'}",
+        "mlflow.experiment=reliability",
+        f"hydra.run.dir={cwd / 'hydra'}",
+        f"hydra.sweep.dir={cwd / 'hydra'}",
+    ]
+
+
+def runs(cwd: Path) -> list:
+    client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{cwd / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("reliability")
+    return client.search_runs([experiment.experiment_id]) if experiment else []
+
+
+def wait_for(predicate, timeout_s: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out waiting for the child to start working"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_during_inference_cleans_up(tmp_path, random_checkpoint, signum, status):
+    video = synthetic_clip(tmp_path / "long.mp4", 400, 48, 64)
+    out = tmp_path / "out"
+    args = command(
+        "run_infer.py", tmp_path, f"input={video}", f"output_dir={out}", f"model.checkpoint={random_checkpoint}",
+        "infer.input_size=28", "output.src=true",
+    )
+    child = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: out.is_dir() and any(p.name.startswith(".long_depths.scratch") for p in out.iterdir()))
+    child.send_signal(signum)
+    stdout, stderr = child.communicate(timeout=120)
+    assert child.returncode == status, stderr
+    assert "Traceback" not in stderr and f"interrupted by {signum.name}" in stderr
+    assert list(out.iterdir()) == []  # staged outputs and the scratch file removed
+    (run,) = runs(tmp_path)
+    assert run.info.status == "KILLED" and run.data.tags["status"] == "killed"
+
+
+def test_existing_result_is_refused_unless_overwrite(tmp_path, random_checkpoint):
+    video = write_video(tmp_path / "clip.mp4", synthetic_frames(3, 48, 64))
+    out = tmp_path / "out"
+    base = command(
+        "run_infer.py", tmp_path, f"input={video}", f"output_dir={out}", f"model.checkpoint={random_checkpoint}",
+        "infer.input_size=28", "mlflow.enabled=false",
+    )
+    assert subprocess.run(base, cwd=tmp_path, capture_output=True).returncode == 0
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    refused = subprocess.run(base, cwd=tmp_path, capture_output=True, text=True)
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert refused.returncode == 2 and len(lines) == 1, refused.stderr
+    assert "clip_depths.npz already exists" in lines[0] and "output.overwrite=true" in lines[0]
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    replaced = subprocess.run([*base, "output.overwrite=true"], cwd=tmp_path, capture_output=True, text=True)
+    assert replaced.returncode == 0, replaced.stderr
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} != before
+
+
+def test_a_failed_inference_leaves_a_failed_mlflow_run(tmp_path):
+    video = write_video(tmp_path / "clip.mp4", synthetic_frames(3, 48, 64))
+    broken = tmp_path / "broken.pth"
+    broken.write_bytes(b"not a checkpoint")
+    proc = subprocess.run(
+        command("run_infer.py", tmp_path, f"input={video}", f"output_dir={tmp_path / 'out'}", f"model.checkpoint={broken}"),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and "cannot read checkpoint" in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    (run,) = runs(tmp_path)  # started before the model was loaded, so the failure is recorded
+    assert run.info.status == "FAILED" and run.data.tags["status"] == "failed"
+    assert run.data.tags["status_reason"].startswith("CheckpointError: cannot read checkpoint")
+    assert run.data.tags["input"] == str(video)
+
+
+def test_signal_during_a_benchmark_records_the_job_as_killed(tmp_path):
+    args = command("run_bench.py", tmp_path, "scenario.min_time_s=600", "scenario.frames=2", "scenario.height=28", "scenario.width=28")
+    child = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    hydra = tmp_path / "hydra"
+    wait_for(lambda: (hydra / "job_worker.log").exists() and "random weights" in (hydra / "job_worker.log").read_text())
+    child.send_signal(signal.SIGTERM)
+    stdout, stderr = child.communicate(timeout=120)
+    assert child.returncode == 143 and "Traceback" not in stderr, stderr
+    (run,) = runs(tmp_path)
+    assert run.info.status == "KILLED" and run.data.tags["status"] == "killed"
