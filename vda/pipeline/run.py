@@ -13,7 +13,8 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from functools import partial
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -28,21 +29,26 @@ from vda.pipeline.outputs import (
     Staging,
     check_disk_space,
     check_output_dir,
-    write_png16,
-    write_preview,
 )
 from vda.pipeline.preprocess import PATCH
+from vda.pipeline.second_pass import write_second_pass
+from vda.pipeline.threads import BackgroundWriter, Prefetcher
+from vda.pipeline.transfer import HostCopy, PendingCopy
+from vda.pipeline.windows import WINDOW
 from vda.runtime.device import resolve_device
 from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import resolve_precision
 from vda.runtime.timing import StageTimes
 from vda.tracking import launch_dir
 from vda.video.reader import VideoInfo, VideoReader, probe
-from vda.video.writer import VideoWriter
+from vda.video.writer import DEFAULT_PRESET, VideoWriter
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("decode", "preprocess", "encoder", "head", "align", "write")
+DECODE_AHEAD = WINDOW  # frames decoded ahead of the model
+SRC_AHEAD = WINDOW  # frames queued for the source copy
+DEPTH_AHEAD = 2  # windows of depth queued for the scratch file
 
 
 @dataclass
@@ -98,18 +104,22 @@ def check_config(cfg: Any) -> None:
         raise ConfigError("infer.target_fps=0 is not a frame rate; use -1 (keep the source rate) or a positive value")
 
 
-def _frames(reader: VideoReader, times: StageTimes, src: Optional[VideoWriter]) -> Iterator[np.ndarray]:
-    """Decoded frames, the decode time charged to ``decode`` and the optional source copy to ``write``."""
+def _frames(
+    reader: VideoReader, times: StageTimes, copy: Optional[Callable[[np.ndarray], None]]
+) -> Iterator[np.ndarray]:
+    """Decoded frames, the decode time charged to ``decode``; each frame also goes to ``copy`` (the source copy)."""
     frames = iter(reader)
-    while True:
-        with times.stage("decode"):
-            frame = next(frames, None)
-        if frame is None:
-            return
-        if src is not None:
-            with times.stage("write"):
-                src.write(frame)
-        yield frame
+    try:
+        while True:
+            with times.stage("decode"):
+                frame = next(frames, None)
+            if frame is None:
+                return
+            if copy is not None:
+                copy(frame)
+            yield frame
+    finally:
+        frames.close()  # closes the container in the thread that decoded
 
 
 def process_video(
@@ -117,46 +127,82 @@ def process_video(
     info: VideoInfo,
     output_dir: Path,
     cfg: Any,
+    pipelined: bool = True,
 ) -> InferResult:
-    """Run the streaming algorithm over ``info``'s video and write the configured outputs."""
+    """Run the streaming algorithm over ``info``'s video and write the configured outputs.
+
+    With ``pipelined`` (the default) frames are decoded in a producer thread, and the depth maps (appended
+    to the scratch file) and the source copy are written in consumer threads, behind bounded queues, so the
+    model's thread waits only for frames it needs; ``pipelined=False`` does everything in the calling thread.
+    The stage seconds of ``decode`` and ``write`` are then the busy time of those threads. The second pass
+    (npz assembly, preview, png16) runs after the last window, with progress bars behind ``output.progress``.
+    """
+
+    def copy_source(frame: np.ndarray) -> None:  # in the source-copy thread
+        with src_times.stage("write"):
+            src_writer.write(frame)
+
+    def append_depth(depth: PendingCopy) -> None:  # in the depth-store thread
+        with store_times.stage("write"):
+            store.append(depth.wait())
+
     names = output_names(info.stem)
-    times = StageTimes(device=model.device)
+    times = StageTimes(device=model.device)  # the model's thread
+    decode_times, store_times, src_times = StageTimes(), StageTimes(), StageTimes()  # one per I/O thread
     staging = Staging(output_dir)
     scratch = output_dir / f".{info.stem}_depths.scratch-{os.getpid()}.f32"
     engine = WindowedDepth(model, cfg.infer.input_size, cfg.infer.feature_cache, times)
+    preset = cfg.output.get("preset", DEFAULT_PRESET)
+    progress = bool(cfg.output.progress)
+    host_copy = HostCopy(model.device)
+    src_queue = BackgroundWriter(SRC_AHEAD if pipelined else 0, name="vda-src-copy")
+    store_queue = BackgroundWriter(DEPTH_AHEAD if pipelined else 0, name="vda-depth-store")
     src_writer: Optional[VideoWriter] = None
     store: Optional[DepthStore] = None
     started = time.perf_counter()
     try:
         with MemoryTracker(model.device) as memory:
             store = DepthStore(scratch, info.height, info.width)
+            copy = None
             if cfg.output.src:
-                src_writer = VideoWriter(staging.path(names["src"]), info.width, info.height, info.fps)
+                src_writer = VideoWriter(staging.path(names["src"]), info.width, info.height, info.fps, preset=preset)
+                copy = partial(src_queue.submit, copy_source)
+            decoded = _frames(VideoReader(info), decode_times, copy)
             with tqdm(
                 total=info.estimated_frames,
                 unit="frame",
                 desc=info.stem,
-                disable=not cfg.output.progress,
+                disable=not progress,
                 dynamic_ncols=True,
-            ) as bar:
-                for depth in engine.run(_frames(VideoReader(info), times, src_writer)):
-                    with times.stage("write"):
-                        store.append(depth.float().cpu().numpy())
+            ) as bar, Prefetcher(decoded, DECODE_AHEAD if pipelined else 0, name="vda-decode") as frames:
+                for depth in engine.run(frames):
+                    store_queue.submit(append_depth, host_copy.start(depth))
                     bar.update(len(depth))
+            model_done = time.perf_counter()
+            src_queue.close()
+            store_queue.close()
             with times.stage("write"):
                 store.close()
                 if src_writer is not None:
                     src_writer.close()
                     src_writer = None
-                if cfg.output.npz:
-                    store.write_npz(staging.path(names["npz"]), info.fps)
-                if cfg.output.vis:
-                    write_preview(store, staging.path(names["vis"]), info.fps, cfg.output.grayscale)
-                if cfg.output.png16:
-                    unit = "metres" if model.metric else "relative (inverse depth, arbitrary scale)"
-                    write_png16(store, staging.path(names["png16"]), unit)
+                out = cfg.output
+                write_second_pass(
+                    store,
+                    info.fps,
+                    npz=staging.path(names["npz"]) if out.npz else None,
+                    vis=staging.path(names["vis"]) if out.vis else None,
+                    png16=staging.path(names["png16"]) if out.png16 else None,
+                    grayscale=out.grayscale,
+                    preset=preset,
+                    unit="metres" if model.metric else "relative (inverse depth, arbitrary scale)",
+                    progress=progress,
+                    desc=info.stem,
+                )
                 outputs = staging.commit()
     except BaseException:
+        src_queue.abort()
+        store_queue.abort()
         if src_writer is not None:
             src_writer.abort()
         staging.abort()
@@ -165,17 +211,20 @@ def process_video(
         if store is not None:
             store.close()
         scratch.unlink(missing_ok=True)
-    seconds = time.perf_counter() - started
+    finished = time.perf_counter()
+    for thread_times in (decode_times, store_times, src_times):
+        for stage, seconds in thread_times.seconds.items():
+            times.add(stage, seconds)
     peak = {"peak_memory_mb": memory.peak_mb, **memory.details}
     return InferResult(
         input=info.path,
         outputs=outputs,
         frames=engine.stats.frames,
-        seconds=seconds,
+        seconds=finished - started,
         stage_seconds={stage: times.seconds.get(stage, 0.0) for stage in STAGES},
         stats=engine.stats,
         peak_memory=peak,
-        extra={"depth_min": store.min, "depth_max": store.max},
+        extra={"depth_min": store.min, "depth_max": store.max, "seconds_after_model": finished - model_done},
     )
 
 
