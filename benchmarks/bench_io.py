@@ -190,6 +190,8 @@ def worker(args) -> dict:
         model, info, workdir, run_config(args.input_size, npz=True, vis=True, src=True, png16=True)
     )
     report["all_stage_write_s"] = result.stage_seconds["write"]
+    if "seconds_after_model" in result.extra:
+        report["all_after_model_s"] = result.extra["seconds_after_model"]
     return report
 
 

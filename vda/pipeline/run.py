@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 STAGES = ("decode", "preprocess", "encoder", "head", "align", "write")
 DECODE_AHEAD = WINDOW  # frames decoded ahead of the model
 SRC_AHEAD = WINDOW  # frames queued for the source copy
-DEPTH_AHEAD = 2  # windows of depth queued for the scratch file
+DEPTH_AHEAD = 1  # windows of depth queued for the scratch file (81 MB each at 720p)
 
 
 @dataclass
