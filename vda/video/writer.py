@@ -131,8 +131,8 @@ class VideoWriter:
     """Write RGB ``uint8`` frames to an H.264 yuv420p ``.mp4`` at an exact (rational) frame rate.
 
     Odd frame sides are padded by one replicated row/column, since yuv420p needs even sides. ``crf`` and
-    ``preset`` (one of :data:`X264_PRESETS`; a faster preset encodes faster, its files may be bigger at the same ``crf``) apply to
-    libx264 only.
+    ``preset`` (one of :data:`X264_PRESETS`; a faster preset encodes faster, its files may be bigger at the
+    same ``crf``) apply to libx264 only.
     """
 
     def __init__(
