@@ -169,7 +169,7 @@ def test_oom_after_the_retry_names_the_options(random_checkpoint, monkeypatch):
 
 
 def test_other_errors_are_not_taken_for_oom():
-    guard = OOMGuard(build_model("vits", checkpoint=None).head, 28)
+    guard = OOMGuard(build_model("vits", checkpoint=None), 28)
 
     def broken():
         raise RuntimeError("shape mismatch")

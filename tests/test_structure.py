@@ -122,7 +122,7 @@ def test_an_output_format_is_one_record(tmp_path, tiny_model, monkeypatch):
     """Register a format: the output config gets its switch and process_video writes it, nothing else edited."""
 
     class RangeWriter(formats.OutputWriter):
-        def finish(self, store):
+        def finish(self, store, on_progress):
             self.path.write_text(json.dumps({"min": store.min, "max": store.max, "frames": store.count}))
 
     original = formats.OUTPUTS.records()

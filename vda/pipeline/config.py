@@ -24,6 +24,8 @@ class InferSettings:
     target_fps: float = -1.0
     # Reuse encoder features of carried-over keyframes and padding copies (same numbers, less work).
     feature_cache: bool = True
+    # Decode and write in background threads behind bounded queues; false: everything in one thread.
+    pipelined: bool = True
     # Folder or @list input: this many processes, each with its own model copy (several GPUs, or CPU threads split).
     workers: int = 1
     # Folder or @list input: process only shard i of n ("i/n", every n-th video from the i-th); null: all.

@@ -93,7 +93,7 @@ class WindowedDepth:
         self.times = times if times is not None else StageTimes()
         self.stats = EngineStats()
         self.preprocessor: Optional[Preprocessor] = None
-        self.oom = OOMGuard(model.head, input_size)
+        self.oom = OOMGuard(model, input_size)
         self._fp32_rows = False  # the rows of the window being formed were encoded again in float32
 
     def _encode_per_frame(self, x: torch.Tensor, precision: Optional[Precision] = None) -> tuple[torch.Tensor, ...]:

@@ -10,16 +10,18 @@ call here.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
+from tqdm import tqdm
 
-from vda.pipeline.outputs import DepthStore, write_png16, write_preview
+from vda.pipeline.outputs import DepthStore, depth_bytes, write_png16, write_preview
 from vda.registry import Registry
 from vda.video.reader import VideoInfo
-from vda.video.writer import VideoWriter
+from vda.video.writer import DEFAULT_PRESET, VideoWriter
 
 
 @dataclass
@@ -32,7 +34,14 @@ class OutputContext:
 
 
 class OutputWriter:
-    """Writes one output to ``path`` (its staged temporary name)."""
+    """Writes one output to ``path`` (its staged temporary name).
+
+    ``progress_unit``: what :meth:`finish` reports progress in ("frame", "B", or None: nothing to report);
+    ``background``: :meth:`finish` may run in a thread beside the other writers (plain file copies).
+    """
+
+    progress_unit: Optional[str] = "frame"
+    background = False
 
     def __init__(self, path: Path, context: OutputContext) -> None:
         self.path = path
@@ -41,33 +50,39 @@ class OutputWriter:
     def add_frame(self, frame: np.ndarray) -> None:
         """One decoded RGB frame ``[H, W, 3]``, in order (only formats with ``takes_frames``)."""
 
-    def finish(self, store: DepthStore) -> None:
-        """Write the output from the complete depth."""
+    def finish(self, store: DepthStore, on_progress: Callable[[int], object]) -> None:
+        """Write the output from the complete depth, calling ``on_progress(n)`` as it goes."""
 
     def abort(self) -> None:
         """Release what the writer holds; the staged file is deleted by the caller."""
 
 
 class NpzWriter(OutputWriter):
-    def finish(self, store: DepthStore) -> None:
-        store.write_npz(self.path, self.context.info.fps)
+    progress_unit = "B"
+    background = True
+
+    def finish(self, store: DepthStore, on_progress: Callable[[int], object]) -> None:
+        store.write_npz(self.path, self.context.info.fps, on_progress)
 
 
 class PreviewWriter(OutputWriter):
-    def finish(self, store: DepthStore) -> None:
-        write_preview(store, self.path, self.context.info.fps, self.context.options.grayscale)
+    def finish(self, store: DepthStore, on_progress: Callable[[int], object]) -> None:
+        options = self.context.options
+        write_preview(store, self.path, self.context.info.fps, options.grayscale, options.preset, on_progress)
 
 
 class SourceWriter(OutputWriter):
+    progress_unit = None
+
     def __init__(self, path: Path, context: OutputContext) -> None:
         super().__init__(path, context)
         info = context.info
-        self.video: Optional[VideoWriter] = VideoWriter(path, info.width, info.height, info.fps)
+        self.video: Optional[VideoWriter] = VideoWriter(path, info.width, info.height, info.fps, preset=context.options.preset)
 
     def add_frame(self, frame: np.ndarray) -> None:
         self.video.write(frame)
 
-    def finish(self, store: DepthStore) -> None:
+    def finish(self, store: DepthStore, on_progress: Callable[[int], object]) -> None:
         self.video.close()
         self.video = None
 
@@ -78,9 +93,9 @@ class SourceWriter(OutputWriter):
 
 
 class Png16Writer(OutputWriter):
-    def finish(self, store: DepthStore) -> None:
+    def finish(self, store: DepthStore, on_progress: Callable[[int], object]) -> None:
         unit = "metres" if self.context.metric else "relative (inverse depth, arbitrary scale)"
-        write_png16(store, self.path, unit)
+        write_png16(store, self.path, unit, on_frames=on_progress)
 
 
 @dataclass(frozen=True)
@@ -104,7 +119,8 @@ OUTPUTS.register("png16", OutputFormat("{stem}_depths_png16", Png16Writer), help
 OUTPUT_OPTIONS = (
     ("grayscale", bool, False, "grayscale preview instead of inferno"),
     ("progress", bool, True, "progress bar on stderr"),
-    ("overwrite", bool, False, "redo a video whose outputs already exist"),
+    ("overwrite", bool, False, "replace existing results for an input instead of refusing (one video) or skipping it (a folder)"),
+    ("preset", str, DEFAULT_PRESET, "libx264 preset of the preview and source copy: faster encodes, larger files"),
 )
 
 
@@ -121,6 +137,36 @@ def _output_config() -> type:
 
 
 OutputConfig = _output_config()
+
+
+def _bar(writer: OutputWriter, store: DepthStore, progress: bool, desc: str) -> tqdm:
+    total = depth_bytes(store.count, store.height, store.width) if writer.progress_unit == "B" else store.count
+    scaled = {"unit_scale": True, "unit_divisor": 1024} if writer.progress_unit == "B" else {}
+    label = f"{desc} {type(writer).__name__.removesuffix('Writer').lower()}".strip()
+    show = progress and writer.progress_unit is not None
+    return tqdm(total=total, unit=writer.progress_unit or "", desc=label, disable=not show, leave=False, dynamic_ncols=True, **scaled)
+
+
+def finish_outputs(writers: list[OutputWriter], store: DepthStore, progress: bool = False, desc: str = "") -> None:
+    """The second pass over the complete depth: every writer's :meth:`~OutputWriter.finish`, each with its own
+    progress bar (behind ``progress``) instead of a silent pause after the main bar reached 100 %. Background
+    writers (the npz copy) run in a thread meanwhile; returns when all are complete, also after a failure."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vda-output") as pool:
+        jobs = []
+        try:
+            for writer in writers:
+                bar = _bar(writer, store, progress, desc)
+                if writer.background:
+                    jobs.append((pool.submit(writer.finish, store, bar.update), bar))
+                    continue
+                with bar:
+                    writer.finish(store, bar.update)
+        finally:
+            for job, bar in jobs:  # nothing may still write once the caller cleans up
+                try:
+                    job.result()
+                finally:
+                    bar.close()
 
 
 def enabled_formats(options: Any) -> list[str]:
@@ -144,5 +190,6 @@ __all__ = [
     "PreviewWriter",
     "SourceWriter",
     "enabled_formats",
+    "finish_outputs",
     "output_names",
 ]

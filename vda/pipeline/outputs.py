@@ -18,20 +18,22 @@ import logging
 import os
 import shutil
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Optional
 
 import numpy as np
 
 from vda.errors import OutputError
-from vda.video.writer import VideoWriter, colorize, encode_png16, inferno_lut
+from vda.video.writer import DEFAULT_PRESET, Colorizer, VideoWriter, encode_png16, inferno_lut
 
 logger = logging.getLogger(__name__)
 
 COPY_CHUNK_BYTES = 16 << 20
 PNG16_MAX = 65535
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest a zip entry can carry
+PNG16_WORKERS = min(4, os.cpu_count() or 1)
 
 
 def check_output_dir(path: str | os.PathLike) -> Path:
@@ -146,8 +148,11 @@ class DepthStore:
                 chunk = np.fromfile(raw, dtype=np.float32, count=per_chunk)
                 yield chunk.reshape(-1, self.height, self.width)
 
-    def write_npz(self, path: Path, fps: Fraction) -> None:
-        """An ``np.load``-able ``.npz`` with ``depths`` [N, H, W] float32 and ``fps``, streamed from disk."""
+    def write_npz(self, path: Path, fps: Fraction, on_bytes: Optional[Callable[[int], None]] = None) -> None:
+        """An ``np.load``-able ``.npz`` with ``depths`` [N, H, W] float32 and ``fps``, streamed from disk.
+
+        ``on_bytes(n)`` is called after each copied block of ``n`` bytes (progress).
+        """
         header = {
             "descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
             "fortran_order": False,
@@ -156,34 +161,82 @@ class DepthStore:
         with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
             with archive.open(_entry("depths.npy"), "w", force_zip64=True) as entry, open(self.path, "rb") as raw:
                 np.lib.format.write_array_header_1_0(entry, header)
-                shutil.copyfileobj(raw, entry, COPY_CHUNK_BYTES)
+                while block := raw.read(COPY_CHUNK_BYTES):
+                    entry.write(block)
+                    if on_bytes is not None:
+                        on_bytes(len(block))
             fps_bytes = io.BytesIO()
             np.save(fps_bytes, np.float64(fps))
             archive.writestr(_entry("fps.npy"), fps_bytes.getvalue())
 
 
-def write_preview(store: DepthStore, path: Path, fps: Fraction, grayscale: bool) -> None:
-    """Colour-mapped (inferno) or grayscale preview, normalised by the global min and max of the depth."""
-    lut = None if grayscale else inferno_lut()
-    with VideoWriter(path, store.width, store.height, fps) as writer:
+def write_preview(
+    store: DepthStore,
+    path: Path,
+    fps: Fraction,
+    grayscale: bool,
+    preset: str = DEFAULT_PRESET,
+    on_frames: Optional[Callable[[int], None]] = None,
+) -> None:
+    """Colour-mapped (inferno) or grayscale preview, normalised by the global min and max of the depth.
+
+    ``preset`` is libx264's speed preset; ``on_frames(n)`` is called after each ``n`` frames written.
+    """
+    colorizer = Colorizer(store.min, store.max, None if grayscale else inferno_lut())
+    image = np.empty((store.height, store.width, 3), dtype=np.uint8)  # reused: the encoder copies each frame
+    with VideoWriter(path, store.width, store.height, fps, preset=preset) as writer:
         for chunk in store.chunks():
-            for image in colorize(chunk, store.min, store.max, lut):
-                writer.write(image)
+            for depth in chunk:
+                writer.write(colorizer(depth, image))
+            if on_frames is not None:
+                on_frames(len(chunk))
 
 
-def write_png16(store: DepthStore, directory: Path, unit: str) -> float:
-    """One 16-bit PNG per frame (``000000.png``...) plus ``scale.json``; depth = value * scale."""
+def write_png16(
+    store: DepthStore,
+    directory: Path,
+    unit: str,
+    workers: int = PNG16_WORKERS,
+    on_frames: Optional[Callable[[int], None]] = None,
+) -> float:
+    """One 16-bit PNG per frame (``000000.png``...) plus ``scale.json``; depth = value * scale.
+
+    The PNGs are encoded by ``workers`` threads (Pillow and zlib release the GIL), at most two chunks of
+    frames in flight; ``on_frames(n)`` is called as frames are written.
+    """
     directory.mkdir()
     scale = store.max / PNG16_MAX if store.max > 0 else 1.0
+
+    def save(index: int, image: np.ndarray) -> None:
+        (directory / f"{index:06d}.png").write_bytes(encode_png16(image))
+
     index = 0
-    for chunk in store.chunks():
-        values = np.clip(np.rint(chunk / scale), 0, PNG16_MAX).astype(np.uint16)
-        for image in values:
-            (directory / f"{index:06d}.png").write_bytes(encode_png16(image))
-            index += 1
+    with ThreadPoolExecutor(max_workers=max(workers, 1), thread_name_prefix="vda-png16") as pool:
+        pending: list[Future] = []
+        try:
+            for chunk in store.chunks():
+                values = np.clip(np.rint(chunk / scale), 0, PNG16_MAX).astype(np.uint16)
+                if len(pending) >= 2 * len(values):
+                    done, pending = pending[: len(values)], pending[len(values) :]
+                    _wait_all(done, on_frames)
+                for image in values:
+                    pending.append(pool.submit(save, index, image))
+                    index += 1
+            _wait_all(pending, on_frames)
+        except BaseException:
+            for future in pending:
+                future.cancel()
+            raise
     meta = {"scale": scale, "offset": 0.0, "formula": "depth = png_value * scale", "unit": unit, "frames": index}
     (directory / "scale.json").write_text(json.dumps(meta, indent=2) + "\n")
     return scale
+
+
+def _wait_all(futures: list[Future], on_frames: Optional[Callable[[int], None]]) -> None:
+    for future in futures:
+        future.result()
+    if on_frames is not None and futures:
+        on_frames(len(futures))
 
 
 def check_existing(output_dir: str | os.PathLike, names: Iterable[str], overwrite: bool) -> None:

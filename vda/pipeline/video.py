@@ -7,22 +7,31 @@ all are complete; on any failure they are removed.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from vda.pipeline.engine import EngineStats, WindowedDepth
-from vda.pipeline.formats import OUTPUTS, OutputContext, OutputWriter, enabled_formats
-from vda.pipeline.outputs import DepthStore, Staging
+from vda.pipeline.formats import OUTPUTS, OutputContext, OutputWriter, enabled_formats, finish_outputs
+from vda.pipeline.outputs import DepthStore, Staging, write_errors
+from vda.pipeline.threads import BackgroundWriter, Prefetcher
+from vda.pipeline.transfer import HostCopy, PendingCopy
+from vda.pipeline.windows import WINDOW
 from vda.runtime.memory import MemoryTracker
 from vda.runtime.timing import STAGES, StageTimes
 from vda.video.reader import VideoInfo, VideoReader
+
+DECODE_AHEAD = WINDOW  # frames decoded ahead of the model
+SRC_AHEAD = WINDOW  # frames queued for the source copies
+DEPTH_AHEAD = 1  # windows of depth queued for the scratch file (81 MB each at 720p)
 
 
 @dataclass
@@ -42,80 +51,111 @@ class InferResult:
         return self.frames / self.seconds if self.seconds > 0 else float("inf")
 
 
-def _frames(reader: VideoReader, times: StageTimes, copies: list[OutputWriter]) -> Iterator[np.ndarray]:
-    """Decoded frames, the decode time charged to ``decode`` and the source copies to ``write``."""
+def _frames(reader: VideoReader, times: StageTimes, copy: Optional[Callable[[np.ndarray], None]]) -> Iterator[np.ndarray]:
+    """Decoded frames, the decode time charged to ``decode``; each frame also goes to ``copy`` (the source copies)."""
     frames = iter(reader)
-    while True:
-        with times.stage("decode"):
-            frame = next(frames, None)
-        if frame is None:
-            return
-        if copies:
-            with times.stage("write"):
-                for writer in copies:
-                    writer.add_frame(frame)
-        yield frame
+    try:
+        while True:
+            with times.stage("decode"):
+                frame = next(frames, None)
+            if frame is None:
+                return
+            if copy is not None:
+                copy(frame)
+            yield frame
+    finally:
+        frames.close()  # closes the container in the thread that decoded
 
 
-def process_video(model: torch.nn.Module, info: VideoInfo, output_dir: Path, settings: Any, output: Any) -> InferResult:
+def process_video(
+    model: torch.nn.Module, info: VideoInfo, output_dir: Path, settings: Any, output: Any
+) -> InferResult:
     """Run the offline algorithm over ``info``'s video and write the outputs ``output`` enables.
 
-    ``settings``: an :class:`~vda.pipeline.config.InferSettings` (``input_size``, ``feature_cache``);
-    ``output``: an :class:`~vda.pipeline.formats.OutputConfig`.
+    ``settings``: an :class:`~vda.pipeline.config.InferSettings` (``input_size``, ``feature_cache``,
+    ``pipelined``); ``output``: an :class:`~vda.pipeline.formats.OutputConfig`. Pipelined (the default), frames
+    are decoded in a producer thread and the depth maps (appended to the scratch file) and the source copies are
+    written in consumer threads, behind bounded queues, so the model's thread waits only for frames it needs;
+    the ``decode`` and ``write`` stage seconds are then those threads' busy time. The second pass (npz, preview,
+    png16) runs after the last window, with a progress bar each.
     """
-    times = StageTimes(device=model.device)
+
+    def copy_source(frame: np.ndarray) -> None:  # in the source-copy thread
+        with src_times.stage("write"):
+            for writer in copies:
+                writer.add_frame(frame)
+
+    def append_depth(depth: PendingCopy) -> None:  # in the depth-store thread
+        with store_times.stage("write"):
+            store.append(depth.wait())
+
+    ahead = settings.pipelined
+    times = StageTimes(device=model.device)  # the model's thread
+    decode_times, store_times, src_times = StageTimes(), StageTimes(), StageTimes()  # one per I/O thread
     staging = Staging(output_dir)
     scratch = output_dir / f".{info.stem}_depths.scratch-{os.getpid()}.f32"
     engine = WindowedDepth(model, settings.input_size, settings.feature_cache, times)
     context = OutputContext(info, output, model.metric)
+    host_copy = HostCopy(model.device)
+    src_queue = BackgroundWriter(SRC_AHEAD if ahead else 0, name="vda-src-copy")
+    store_queue = BackgroundWriter(DEPTH_AHEAD if ahead else 0, name="vda-depth-store")
+    reader = VideoReader(info)
     writers: list[OutputWriter] = []
     copies: list[OutputWriter] = []  # the writers that take the decoded frames
     store: Optional[DepthStore] = None
     started = time.perf_counter()
     try:
-        with MemoryTracker(model.device) as memory:
+        with MemoryTracker(model.device) as memory, write_errors(output_dir):
             store = DepthStore(scratch, info.height, info.width)
             for name in enabled_formats(output):
                 fmt = OUTPUTS.get(name)
                 writers.append(fmt.writer(staging.path(fmt.name_for(info.stem)), context))
                 if fmt.takes_frames:
                     copies.append(writers[-1])
+            decoded = _frames(reader, decode_times, functools.partial(src_queue.submit, copy_source) if copies else None)
             with tqdm(
-                total=info.estimated_frames,
-                unit="frame",
-                desc=info.stem,
-                disable=not output.progress,
-                dynamic_ncols=True,
-                leave=None,  # kept alone, cleared when nested under the bar over a dataset's videos
-            
-            ) as bar:
-                for depth in engine.run(_frames(VideoReader(info), times, copies)):
-                    with times.stage("write"):
-                        store.append(depth.float().cpu().numpy())
+                total=info.estimated_frames, unit="frame", desc=info.stem, disable=not output.progress, dynamic_ncols=True, leave=None
+            ) as bar, Prefetcher(decoded, DECODE_AHEAD if ahead else 0, name="vda-decode") as frames:
+                for depth in engine.run(frames):
+                    store_queue.submit(append_depth, host_copy.start(depth))
                     bar.update(len(depth))
+            model_done = time.perf_counter()
+            src_queue.close()
+            store_queue.close()
             with times.stage("write"):
                 store.close()
-                for writer in writers:
-                    writer.finish(store)
+                finish_outputs(writers, store, output.progress, info.stem)
                 outputs = staging.commit()
     except BaseException:
+        src_queue.abort()
+        store_queue.abort()
         for writer in writers:
             writer.abort()
         staging.abort()
         raise
     finally:
         if store is not None:
-            store.close()
+            with contextlib.suppress(OSError):  # after a full disk the flush fails again; the file goes anyway
+                store.close()
         scratch.unlink(missing_ok=True)
+    finished = time.perf_counter()
+    for thread_times in (decode_times, store_times, src_times):
+        for stage, seconds in thread_times.seconds.items():
+            times.add(stage, seconds)
     return InferResult(
         input=info.path,
         outputs=outputs,
         frames=engine.stats.frames,
-        seconds=time.perf_counter() - started,
+        seconds=finished - started,
         stage_seconds={stage: times.seconds.get(stage, 0.0) for stage in STAGES},
         stats=engine.stats,
         peak_memory={"peak_memory_mb": memory.peak_mb, **memory.details},
-        extra={"depth_min": store.min, "depth_max": store.max},
+        extra={
+            "depth_min": store.min,
+            "depth_max": store.max,
+            "seconds_after_model": finished - model_done,
+            "frames_skipped": reader.frames_skipped,
+        },
     )
 
 

@@ -156,6 +156,9 @@ class DeviceFacts:
     def describe(self, device: torch.device) -> str:
         return device.type
 
+    def empty_cache(self) -> None:
+        """Give the allocator's cached blocks back (after an out-of-memory error)."""
+
     def precision_problem(self, device: torch.device, precision: str) -> Optional[str]:
         """Why ``precision`` ("fp16", "bf16") cannot run on the device; None when it can."""
         return None
@@ -204,6 +207,9 @@ class CudaFacts(DeviceFacts):
     def describe(self, device: torch.device) -> str:
         return torch.cuda.get_device_name(device)
 
+    def empty_cache(self) -> None:
+        torch.cuda.empty_cache()
+
     def precision_problem(self, device: torch.device, precision: str) -> Optional[str]:
         if precision == "bf16" and not torch.cuda.is_bf16_supported():
             return f"precision=bf16 is not supported on {device} here; use precision=fp16 or precision=fp32"
@@ -250,6 +256,9 @@ class MpsFacts(DeviceFacts):
 
     def describe(self, device: torch.device) -> str:
         return "Apple MPS"
+
+    def empty_cache(self) -> None:
+        torch.mps.empty_cache()
 
     def precision_problem(self, device: torch.device, precision: str) -> Optional[str]:
         if not torch.amp.is_autocast_available("mps"):

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from vda.errors import DeviceMemoryError
+from vda.runtime.device import facts
 
 logger = logging.getLogger(__name__)
 
@@ -26,10 +27,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
 def release_cached_memory(device: torch.device) -> None:
     """Give the allocator's cached blocks back so that the retry starts from live tensors only."""
     gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    elif device.type == "mps":
-        torch.mps.empty_cache()
+    facts(device).empty_cache()
 
 
 class OOMGuard:
@@ -42,13 +40,15 @@ class OOMGuard:
     naming the options that shrink the work.
     """
 
-    def __init__(self, head: nn.Module, input_size: int) -> None:
-        self.head = head
+    def __init__(self, model: nn.Module, input_size: int) -> None:
+        self.model = model
+        # the network's head (its micro-batch can shrink); None for models without one (stubs, exported graphs)
+        self.head = getattr(model, "head", None)
         self.input_size = input_size
         self.retries = 0
 
     def _device(self) -> torch.device:
-        return next(self.head.parameters()).device
+        return self.model.device
 
     def _error(self, during: str) -> DeviceMemoryError:
         return DeviceMemoryError(
@@ -69,7 +69,7 @@ class OOMGuard:
         release_cached_memory(device)
         if smaller is not None:
             logger.warning("out of %s memory; retrying one frame at a time", device.type)
-        elif self.head.micro_batch == 1:
+        elif self.head is None or self.head.micro_batch == 1:
             raise self._error("in inference") from None
         else:
             micro_batch = self.head.micro_batch
