@@ -7,4 +7,13 @@
 from vda.backends.registry import BACKENDS, Backend, backend_status, create, get_backend, register_backend
 from vda.backends.runners import GraphRunner, Runner
 
-__all__ = ["BACKENDS", "Backend", "GraphRunner", "Runner", "backend_status", "create", "get_backend", "register_backend"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "GraphRunner",
+    "Runner",
+    "backend_status",
+    "create",
+    "get_backend",
+    "register_backend",
+]

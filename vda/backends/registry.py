@@ -108,7 +108,10 @@ def _torch_available(device: torch.device) -> Optional[str]:
 
 def _compile_available(device: torch.device) -> Optional[str]:
     if device.type == "cpu" and not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
-        return "backend=compile on cpu needs a C++ compiler (c++, g++ or clang++) on PATH; install one or use backend=torch"
+        return (
+            "backend=compile on cpu needs a C++ compiler (c++, g++ or clang++) on PATH; "
+            "install one or use backend=torch"
+        )
     return None
 
 
