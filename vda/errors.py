@@ -19,7 +19,7 @@ class DeviceUnavailableError(VDAError):
 
 
 class BackendUnavailableError(VDAError):
-    """The requested attention implementation cannot run here."""
+    """The requested attention implementation or runtime backend cannot run here."""
 
 
 class CheckpointError(VDAError):

@@ -97,16 +97,21 @@ class DinoVisionTransformer(nn.Module):
         grid = grid.permute(0, 2, 3, 1).flatten(1, 2)  # [1, rows*cols, D]
         return torch.cat([pos[:, :1], grid], dim=1).to(dtype)
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor, pos_table: torch.Tensor | None = None) -> torch.Tensor:
+        """Patch tokens plus positions; ``pos_table`` is the grid's table precomputed (a constant in exported graphs)."""
         rows, cols = x.shape[-2] // PATCH_SIZE, x.shape[-1] // PATCH_SIZE
         x = self.patch_embed(x)
         # cat promotes to the cls token's float32 under autocast, as in the original: the residual stream stays fp32
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # [N, 1+ph*pw, D]
-        return x + self.interpolate_pos_encoding(x.shape[1], rows, cols, x.dtype)
+        if pos_table is None:
+            pos_table = self.interpolate_pos_encoding(x.shape[1], rows, cols, torch.float32)
+        return x + pos_table.to(x.dtype)
 
-    def get_intermediate_layers(self, x: torch.Tensor, indices: tuple[int, ...]) -> tuple[torch.Tensor, ...]:
+    def get_intermediate_layers(
+        self, x: torch.Tensor, indices: tuple[int, ...], pos_table: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
         """Normed outputs of the blocks in ``indices`` without the cls token: each [N, ph*pw, D]."""
-        x = self.embed(x)
+        x = self.embed(x, pos_table)
         outputs = []
         for i, block in enumerate(self.blocks[: max(indices) + 1]):
             x = block(x)

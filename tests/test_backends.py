@@ -1,0 +1,239 @@
+"""Runtime backends: export, the graph cache, equivalence with eager torch, availability messages."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+
+import onnx
+import pytest
+import torch
+
+import vda.export
+from conftest import synthetic_frames
+from vda import backends
+from vda.backends.cache import MANIFEST, cached_build
+from vda.backends.graphs import EncoderGraph
+from vda.errors import BackendUnavailableError, ConfigError, InputShapeError
+from vda.model import VideoDepthAnything
+from vda.pipeline import WindowedDepth
+
+INPUT_HW = (28, 42)  # a 2x3 patch grid
+GRAPH_BACKENDS = ("onnxruntime", "openvino")
+TOLERANCE = 1e-5  # relative L2 against eager torch, float32
+
+
+def rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
+    return float((a - b).norm() / b.norm())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def graph_cache(tmp_path_factory):
+    """One graph cache for the whole session (exports are the slow part), never the user's."""
+    with pytest.MonkeyPatch.context() as mp:
+        root = tmp_path_factory.mktemp("vda-cache")
+        mp.setenv("VDA_CACHE_DIR", str(root))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def window() -> torch.Tensor:
+    return torch.randn(1, 32, 3, *INPUT_HW, generator=torch.Generator().manual_seed(3))
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_model, window) -> torch.Tensor:
+    with torch.inference_mode():
+        return tiny_model(window)
+
+
+def test_registry_lists_the_four_backends():
+    assert {"torch", "compile", "onnxruntime", "openvino"} <= set(backends.BACKENDS)
+    for name in backends.BACKENDS:
+        assert backends.backend_status(name, "cpu") is None, name
+
+
+def test_positional_table_constant_gives_the_same_features(tiny_model):
+    frames = torch.randn(3, 3, *INPUT_HW, generator=torch.Generator().manual_seed(4))
+    with torch.inference_mode():
+        expected = tiny_model.encode(frames)
+        got = EncoderGraph(tiny_model, (2, 3))(frames)
+    for a, b in zip(got, expected, strict=True):
+        assert rel_l2(a, b) <= 1e-6
+
+
+def test_export_writes_encoder_and_head_graphs(tiny_model):
+    files = vda.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
+    encoder, head = onnx.load(str(files.encoder)), onnx.load(str(files.head))
+    onnx.checker.check_model(encoder)
+    onnx.checker.check_model(head)
+    frames_dims = encoder.graph.input[0].type.tensor_type.shape.dim
+    assert not frames_dims[0].HasField("dim_value")  # dynamic batch
+    assert [d.dim_value for d in frames_dims[1:]] == [3, *INPUT_HW]
+    assert [i.name for i in head.graph.input] == ["feature1", "feature2", "feature3", "feature4"]
+    assert head.graph.input[0].type.tensor_type.shape.dim[0].dim_value == 32
+    assert [d.dim_value for d in head.graph.output[0].type.tensor_type.shape.dim] == [32, *INPUT_HW]
+
+
+@pytest.mark.parametrize("name", GRAPH_BACKENDS)
+def test_graph_backend_matches_torch_on_a_window(tiny_model, window, reference, name):
+    runner = backends.create(name, tiny_model)
+    with torch.inference_mode():
+        depth = runner(window)
+    assert depth.shape == reference.shape and depth.dtype == torch.float32
+    assert rel_l2(depth, reference) <= TOLERANCE
+    assert runner.attention_name == "math" and runner.encoder_name == "vits" and not runner.metric
+
+
+@pytest.mark.parametrize("name", ("torch",) + GRAPH_BACKENDS)
+def test_windowed_depth_through_a_backend_matches_torch(tiny_model, name):
+    frames = list(synthetic_frames(40, 48, 64, seed=5))  # two windows
+    expected = torch.cat(list(WindowedDepth(tiny_model, input_size=28).run(iter(frames))))
+    runner = backends.create(name, tiny_model)
+    got = torch.cat(list(WindowedDepth(runner, input_size=28).run(iter(frames))))
+    assert got.shape == expected.shape == (40, 48, 64)
+    assert rel_l2(got, expected) <= TOLERANCE
+
+
+def test_second_build_reuses_the_cache(tiny_model, monkeypatch):
+    first = vda.export.cached_graphs(tiny_model, INPUT_HW, "openvino")
+    stamps = {p: p.stat().st_mtime_ns for p in first.folder.iterdir()}
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("the cached graphs were exported again")
+
+    monkeypatch.setattr(vda.export, "export_onnx", no_export)
+    monkeypatch.setattr(vda.export, "convert_openvino", no_export)
+    second = vda.export.cached_graphs(tiny_model, INPUT_HW, "openvino")
+    assert second == first
+    assert {p: p.stat().st_mtime_ns for p in second.folder.iterdir()} == stamps
+
+
+def _counting_build(counter: list[int]):
+    def build(folder):
+        counter.append(1)
+        (folder / "graph.bin").write_bytes(bytes(range(256)) * 64)
+        (folder / "graph.xml").write_text("<net/>")
+
+    return build
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda f: f.joinpath("graph.bin").write_bytes(f.joinpath("graph.bin").read_bytes()[:100]),  # truncated
+        lambda f: f.joinpath("graph.bin").write_bytes(b"\xff" + f.joinpath("graph.bin").read_bytes()[1:]),  # altered
+        lambda f: f.joinpath("graph.xml").unlink(),  # missing file
+        lambda f: f.joinpath(MANIFEST).unlink(),  # interrupted before the manifest
+        lambda f: f.joinpath(MANIFEST).write_text("{not json"),  # corrupt manifest
+    ],
+    ids=["truncated", "altered", "missing-file", "no-manifest", "bad-manifest"],
+)
+def test_corrupt_cache_entry_is_rebuilt(tmp_path, damage):
+    calls: list[int] = []
+    key = {"encoder": "vits", "input_hw": [28, 42]}
+    folder = cached_build("g", key, _counting_build(calls), tmp_path)
+    assert cached_build("g", key, _counting_build(calls), tmp_path) == folder and len(calls) == 1
+    damage(folder)
+    assert cached_build("g", key, _counting_build(calls), tmp_path) == folder and len(calls) == 2
+    assert (folder / "graph.bin").read_bytes() == bytes(range(256)) * 64
+    other = cached_build("g", key | {"input_hw": [42, 28]}, _counting_build(calls), tmp_path)
+    assert other != folder and len(calls) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([folder.name, other.name])  # no staging left
+
+
+def test_truncated_graph_file_in_the_cache_is_re_exported(tiny_model, tmp_path, monkeypatch):
+    built = vda.export.cached_graphs(tiny_model, INPUT_HW, "onnx")  # the session's entry
+    shutil.copytree(built.folder, tmp_path / built.folder.name)
+    monkeypatch.setenv("VDA_CACHE_DIR", str(tmp_path))
+    exports: list[int] = []
+    real = vda.export.export_onnx
+
+    def counted(*args):
+        exports.append(1)
+        real(*args)
+
+    monkeypatch.setattr(vda.export, "export_onnx", counted)
+    files = vda.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
+    assert files.folder.parent == tmp_path and not exports  # the copied entry is valid as it is
+    size = files.head.stat().st_size
+    with open(files.head, "r+b") as f:
+        f.truncate(size // 2)
+    again = vda.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
+    assert len(exports) == 1 and again.head.stat().st_size == size
+    onnx.checker.check_model(onnx.load(str(again.head)))
+
+
+@pytest.mark.parametrize("name, extra", [("onnxruntime", "onnxruntime"), ("openvino", "openvino")])
+def test_missing_package_gives_one_line_naming_the_extra(tiny_model, monkeypatch, name, extra):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda mod, *a: None if mod == name else real(mod, *a))
+    reason = backends.backend_status(name, "cpu")
+    assert reason is not None and "\n" not in reason
+    assert f'pip install -e ".[{extra}]"' in reason and name in reason
+    with pytest.raises(BackendUnavailableError, match=rf"\[{extra}\]"):
+        backends.create(name, tiny_model)
+
+
+@pytest.mark.parametrize("name", GRAPH_BACKENDS)
+def test_graph_backends_refuse_xformers_attention(name):
+    model = VideoDepthAnything("vits", attention="xformers")
+    with pytest.raises(BackendUnavailableError, match="attention=xformers applies to backend=torch|compile only"):
+        backends.create(name, model)
+
+
+def test_onnxruntime_refuses_half_precision_and_openvino_maps_it_to_a_hint():
+    model = VideoDepthAnything("vits", precision="bf16")
+    with pytest.raises(BackendUnavailableError, match="precision=bf16 is unavailable"):
+        backends.create("onnxruntime", model)
+    assert backends.create("openvino", model).hint == "bf16"
+    assert backends.create("openvino", VideoDepthAnything("vits", precision="fp16")).hint == "f16"
+    assert backends.create("openvino", VideoDepthAnything("vits")).hint == "f32"
+
+
+def test_openvino_bf16_hint_runs_close_to_fp32(tiny_model, window, reference, random_checkpoint):
+    from vda.model import build_model
+
+    model = build_model("vits", precision="bf16", checkpoint=random_checkpoint)
+    with torch.inference_mode():
+        depth = backends.create("openvino", model)(window)
+    assert rel_l2(depth, reference) <= 5e-2
+
+
+def test_bad_choices_are_refused(tiny_model, window):
+    with pytest.raises(ConfigError, match="unknown backend 'tensorrt'"):
+        backends.create("tensorrt", tiny_model)
+    with pytest.raises(ConfigError, match="has no option providers"):
+        backends.create("openvino", tiny_model, providers=["CPUExecutionProvider"])
+    with pytest.raises(ConfigError, match="unknown compile mode"):
+        backends.create("compile", tiny_model, mode="fast")
+    with pytest.raises(BackendUnavailableError, match="TensorrtExecutionProvider"):
+        backends.create("onnxruntime", tiny_model, providers=["TensorrtExecutionProvider"])
+    with pytest.raises(InputShapeError, match="whole windows of 32 frames"):
+        backends.create("onnxruntime", tiny_model)(window[:, :8])
+
+
+def test_register_backend_adds_a_runtime(tiny_model, monkeypatch):
+    monkeypatch.setattr(backends.registry, "BACKENDS", dict(backends.BACKENDS))
+    record = backends.Backend("eager-copy", lambda model: backends.Runner(model), lambda device: "not today")
+    backends.register_backend(record)
+    with pytest.raises(ConfigError, match="already registered"):
+        backends.register_backend(record)
+    with pytest.raises(BackendUnavailableError, match="not today"):
+        backends.create("eager-copy", tiny_model)
+
+
+def test_export_cli_refuses_a_bad_size_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        vda.export.main(["--input-size", "30x42", "--checkpoint", "random", "--out", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ") and "multiple of 14" in err
+
+
+@pytest.mark.slow
+def test_compile_backend_matches_torch(tiny_model, window, reference):
+    runner = backends.create("compile", tiny_model)
+    with torch.inference_mode():
+        depth = runner(window)
+    assert rel_l2(depth, reference) <= TOLERANCE and runner.build_s > 0

@@ -1,0 +1,214 @@
+"""The registry of runtime backends: one record per backend, looked up by name.
+
+Built in: ``torch`` (eager, the default), ``compile`` (torch.compile), ``onnxruntime`` and ``openvino`` (the
+exported float32 graphs). ``create(name, model, **options)`` checks that the backend can run on the model's
+device and that the model's attention and precision suit it, then returns a runner
+(:mod:`vda.backends.runners`). Rule for attention: it is a torch-side choice; ``torch`` and ``compile`` run
+whatever the model was built with, the graph backends run the exported math formulation and accept a model
+built with ``sdpa`` or ``math`` (the same numbers), refusing ``xformers``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+
+from vda.backends.runners import (
+    COMPILE_MODES,
+    OPENVINO_DEVICES,
+    CompiledRunner,
+    OnnxRuntimeRunner,
+    OpenVinoRunner,
+    Runner,
+)
+from vda.errors import BackendUnavailableError, ConfigError
+from vda.model.video_depth_anything import VideoDepthAnything
+from vda.runtime.precision import Precision
+
+GRAPH_ATTENTION = ("sdpa", "math")  # what a model must be built with to run as the exported graphs
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A runtime: ``factory(model, **options) -> runner``; ``available(device)`` is None or why it cannot run."""
+
+    name: str
+    factory: Callable[..., Runner]
+    available: Callable[[torch.device], Optional[str]]
+    options: dict[str, str] = field(default_factory=dict)  # option -> one-line help
+    description: str = ""
+
+
+BACKENDS: dict[str, Backend] = {}
+
+
+def register_backend(backend: Backend, replace: bool = False) -> Backend:
+    """Add ``backend`` to the registry (``replace=True`` to override a name already there)."""
+    if backend.name in BACKENDS and not replace:
+        raise ConfigError(f"backend {backend.name!r} is already registered; pass replace=True to override it")
+    BACKENDS[backend.name] = backend
+    return backend
+
+
+def get_backend(name: str) -> Backend:
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}") from None
+
+
+def backend_status(name: str, device: torch.device | str) -> Optional[str]:
+    """None when backend ``name`` can run on ``device``, else the one-line reason."""
+    return get_backend(name).available(torch.device(device))
+
+
+def create(name: str, model: VideoDepthAnything, **options) -> Runner:
+    """A runner of ``model`` (built by :func:`vda.model.build_model`) on backend ``name`` with its options.
+
+    Raises :class:`ConfigError` for an unknown backend or option, :class:`BackendUnavailableError` when the
+    backend cannot run here or not with the model's attention/precision.
+    """
+    backend = get_backend(name)
+    reason = backend.available(model.device)
+    if reason is not None:
+        raise BackendUnavailableError(reason)
+    unknown = sorted(set(options) - set(backend.options))
+    if unknown:
+        allowed = ", ".join(backend.options) or "none"
+        raise ConfigError(f"backend={name} has no option {', '.join(unknown)}; its options: {allowed}")
+    return backend.factory(model, **options)
+
+
+def _missing(backend: str, extra: str, modules: tuple[str, ...]) -> Optional[str]:
+    absent = [m for m in modules if importlib.util.find_spec(m) is None]
+    if not absent:
+        return None
+    return (
+        f"backend={backend} needs the {', '.join(absent)} package{'s' if len(absent) > 1 else ''}, not installed; "
+        f'pip install -e ".[{extra}]" or use backend=torch'
+    )
+
+
+def _check_graph_model(backend: str, model: VideoDepthAnything) -> None:
+    if model.attention_name not in GRAPH_ATTENTION:
+        raise BackendUnavailableError(
+            f"backend={backend} runs the exported graph with math attention; attention={model.attention_name} "
+            f"applies to backend=torch|compile only; use attention=sdpa or attention=math"
+        )
+
+
+def _torch_available(device: torch.device) -> Optional[str]:
+    return None
+
+
+def _compile_available(device: torch.device) -> Optional[str]:
+    if device.type == "cpu" and not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+        return (
+            "backend=compile on cpu needs a C++ compiler (c++, g++ or clang++) on PATH; "
+            "install one or use backend=torch"
+        )
+    return None
+
+
+def _onnxruntime_available(device: torch.device) -> Optional[str]:
+    missing = _missing("onnxruntime", "onnxruntime", ("onnxruntime", "onnx", "onnxscript"))
+    if missing is not None:
+        return missing
+    import onnxruntime as ort
+
+    if device.type == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+        return (
+            "backend=onnxruntime on cuda needs the CUDAExecutionProvider, absent from this onnxruntime build; "
+            "pip install onnxruntime-gpu or use device=cpu"
+        )
+    return None
+
+
+def _openvino_available(device: torch.device) -> Optional[str]:
+    return _missing("openvino", "openvino", ("openvino", "onnx", "onnxscript"))
+
+
+def _make_torch(model: VideoDepthAnything) -> Runner:
+    return Runner(model)
+
+
+def _make_compile(model: VideoDepthAnything, mode: str = "default") -> Runner:
+    return CompiledRunner(model, mode)
+
+
+def default_providers(device: torch.device) -> list[str]:
+    """The best ONNX Runtime providers for ``device``: CUDA on cuda, CoreML on macOS, then CPU."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    preferred = ["CUDAExecutionProvider"] if device.type == "cuda" else []
+    if sys.platform == "darwin":
+        preferred.append("CoreMLExecutionProvider")
+    return [p for p in preferred if p in available] + ["CPUExecutionProvider"]
+
+
+def _make_onnxruntime(model: VideoDepthAnything, providers: Optional[list[str]] = None) -> Runner:
+    import onnxruntime as ort
+
+    _check_graph_model("onnxruntime", model)
+    if model.precision is not Precision.fp32:
+        raise BackendUnavailableError(
+            f"backend=onnxruntime runs the float32 graphs and has no mixed-precision switch; "
+            f"precision={model.precision.value} is unavailable; use precision=fp32 or backend=openvino"
+        )
+    providers = list(providers) if providers else default_providers(model.device)
+    absent = [p for p in providers if p not in ort.get_available_providers()]
+    if absent:
+        raise BackendUnavailableError(
+            f"onnxruntime provider {', '.join(absent)} is not in this build "
+            f"(available: {', '.join(ort.get_available_providers())}); choose among those"
+        )
+    return OnnxRuntimeRunner(model, providers)
+
+
+def _make_openvino(model: VideoDepthAnything, device: str = "CPU") -> Runner:
+    import openvino as ov
+
+    _check_graph_model("openvino", model)
+    if device not in OPENVINO_DEVICES:
+        raise ConfigError(f"unknown openvino device {device!r}; choose one of {', '.join(OPENVINO_DEVICES)}")
+    present = ov.Core().available_devices
+    if device != "AUTO" and not any(d.split(".")[0] == device for d in present):
+        raise BackendUnavailableError(
+            f"openvino device {device} is not present here (found: {', '.join(present)}); use CPU or AUTO"
+        )
+    return OpenVinoRunner(model, device)
+
+
+for _backend in (
+    Backend("torch", _make_torch, _torch_available, {}, "eager PyTorch (the default)"),
+    Backend(
+        "compile",
+        _make_compile,
+        _compile_available,
+        {"mode": f"torch.compile mode: {', '.join(COMPILE_MODES)} (default: default)"},
+        "torch.compile (inductor) of the encoder and head graphs",
+    ),
+    Backend(
+        "onnxruntime",
+        _make_onnxruntime,
+        _onnxruntime_available,
+        {"providers": "ONNX Runtime execution providers in order (default: CUDA on cuda, CoreML on macOS, CPU)"},
+        "ONNX Runtime on the exported float32 graphs (fp32 only)",
+    ),
+    Backend(
+        "openvino",
+        _make_openvino,
+        _openvino_available,
+        {"device": f"OpenVINO device: {', '.join(OPENVINO_DEVICES)} (default: CPU)"},
+        "OpenVINO on the exported graphs; precision fp32/bf16/fp16 -> inference precision hint f32/bf16/f16",
+    ),
+):
+    register_backend(_backend)
+
+__all__ = ["BACKENDS", "Backend", "backend_status", "create", "default_providers", "get_backend", "register_backend"]
