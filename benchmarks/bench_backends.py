@@ -34,7 +34,7 @@ import torch
 
 from vda import backends
 from vda.errors import BackendUnavailableError
-from vda.model import build_model
+from vda import build_model
 from vda.pipeline import WindowedDepth
 from vda.pipeline.preprocess import Preprocessor
 from vda.runtime.device import synchronize

@@ -150,7 +150,7 @@ def worker(args) -> dict:
     try:
         from vda import build_model
     except ImportError:  # a baseline checkout from before the public API
-        from vda.model import build_model
+        from vda import build_model
     from vda.video import probe
 
     workdir = Path(args.workdir)

@@ -192,7 +192,7 @@ def test_onnxruntime_refuses_half_precision_and_openvino_maps_it_to_a_hint():
 
 
 def test_openvino_bf16_hint_runs_close_to_fp32(tiny_model, window, reference, random_checkpoint):
-    from vda.model import build_model
+    from vda import build_model
 
     model = build_model("vits", precision="bf16", checkpoint=random_checkpoint)
     with torch.inference_mode():
@@ -214,13 +214,17 @@ def test_bad_choices_are_refused(tiny_model, window):
 
 
 def test_register_backend_adds_a_runtime(tiny_model, monkeypatch):
-    monkeypatch.setattr(backends.registry, "BACKENDS", dict(backends.BACKENDS))
-    record = backends.Backend("eager-copy", lambda model: backends.Runner(model), lambda device: "not today")
-    backends.register_backend(record)
-    with pytest.raises(ConfigError, match="already registered"):
-        backends.register_backend(record)
-    with pytest.raises(BackendUnavailableError, match="not today"):
-        backends.create("eager-copy", tiny_model)
+    def factory(model):
+        return backends.Runner(model)
+
+    backends.register_backend("eager-copy", factory, lambda device: "not today")
+    try:
+        with pytest.raises(ConfigError, match="already registered"):
+            backends.register_backend("eager-copy", factory)
+        with pytest.raises(BackendUnavailableError, match="not today"):
+            backends.create("eager-copy", tiny_model)
+    finally:
+        backends.BACKENDS.unregister("eager-copy")
 
 
 def test_export_cli_refuses_a_bad_size_in_one_line(tmp_path, capsys):

@@ -79,11 +79,11 @@ def test_report_of_latest_configurations(store, tmp_path):
     assert report.main(["--tracking-uri", store, "--out", str(out)]) == 0
     text = (out / "report.md").read_text()
     assert (
-        "| forward | vits | cpu | fp32 | sdpa | 1x8x3x196x196 | ok | 500.0 | 550.0 | 600.0 | 500.0 | 16.00 | 1.50 | 700 |"
+        "| forward | vits | cpu | fp32 | sdpa | torch | 1x8x3x196x196 | ok | 500.0 | 550.0 | 600.0 | 500.0 | 16.00 | 1.50 | 700 |"
         in text
     )
     assert "999.0" not in text  # superseded by the newer run of the same configuration
-    assert "| vits | cpu | fp32 | sdpa | 1x8x3x196x196 | ok | 2.00e-06 | 1.00e-07 | 3.00e-07 | 1.0000 |" in text
+    assert "| vits | cpu | fp32 | sdpa | torch | 1x8x3x196x196 | ok | 2.00e-06 | 1.00e-07 | 3.00e-07 | 1.0000 |" in text
     assert "**unavailable** — xformers runs on CUDA only" in text
     assert "**unavailable** — no xformers" in text
     for name in ("latency.png", "memory.png", "equivalence.png"):
@@ -96,7 +96,7 @@ def test_report_of_latest_sweep_only(store, tmp_path):
     out = tmp_path / "report"
     report.main(["--tracking-uri", store, "--out", str(out), "--sweep", "latest"])
     text = (out / "report.md").read_text()
-    assert "| forward | vits | cpu | auto | xformers | device default | unavailable |" in text
+    assert "| forward | vits | cpu | auto | xformers | torch | device default | unavailable |" in text
     assert "Equivalence" not in text  # not part of the sweep
 
 

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from vda.attention import ATTENTION
+from vda.backends import BACKENDS
 from vda.errors import ConfigError
 from vda.model import ENCODERS
 from vda.runtime.device import device_choices
@@ -48,6 +49,24 @@ class AttentionConfig:
 
 
 @dataclass
+class BackendConfig:
+    """The runtime (``vda.backends``): torch (eager), compile, onnxruntime, openvino; each reads its own options."""
+
+    name: str = "torch"
+    # compile: torch.compile mode (default, reduce-overhead, max-autotune)
+    mode: str = "default"
+    # onnxruntime: execution providers in order; null: CUDA on cuda, CoreML on macOS, then CPU
+    providers: Optional[list[str]] = None
+    # openvino: CPU, GPU or AUTO
+    device: str = "CPU"
+
+    def options(self) -> dict[str, Any]:
+        """The options the chosen backend reads (unset ones left to its defaults)."""
+        wanted = BACKENDS.get(self.name).options
+        return {key: getattr(self, key) for key in wanted if getattr(self, key) is not None}
+
+
+@dataclass
 class ModelConfig:
     # A path to a .pth file, "auto" (download the official file) or "random" (seeded weights).
     checkpoint: str = "auto"
@@ -72,6 +91,7 @@ class RunConfig:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     precision: PrecisionConfig = field(default_factory=PrecisionConfig)
     attention: AttentionConfig = field(default_factory=AttentionConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
@@ -86,6 +106,8 @@ def store_choice_groups(cs: ConfigStore) -> None:
         cs.store(group="precision", name=precision.value, node=PrecisionConfig(name=precision))
     for record in ATTENTION.records():
         cs.store(group="attention", name=record.name, node=AttentionConfig(name=record.name))
+    for record in BACKENDS.records():
+        cs.store(group="backend", name=record.name, node=BackendConfig(name=record.name))
 
 
 def to_object(cfg: Any) -> Any:
@@ -119,6 +141,7 @@ def flatten(d: dict, prefix: str = "") -> dict[str, Any]:
 
 __all__ = [
     "AttentionConfig",
+    "BackendConfig",
     "DeviceConfig",
     "EncoderConfig",
     "MlflowConfig",

@@ -199,7 +199,7 @@ def parse_size(text: str) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> None:
     from vda.cli import EXIT_USAGE
     from vda.errors import VDAError
-    from vda.model import build_model
+    from vda import build_model
 
     parser = argparse.ArgumentParser(prog="python -m vda.export", description=__doc__.splitlines()[0])
     parser.add_argument("--encoder", default="vits", help="vits, vitb or vitl")

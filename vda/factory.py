@@ -13,7 +13,9 @@ from typing import Optional
 
 import torch
 
+from vda import backends
 from vda.attention import check_attention
+from vda.errors import BackendUnavailableError
 from vda.model import ENCODERS, VideoDepthAnything
 from vda.runtime.device import resolve_device
 from vda.runtime.precision import Precision, resolve_precision
@@ -71,15 +73,29 @@ def build_model(
     precision: str | Precision = "auto",
     checkpoint: Optional[str | os.PathLike] = "auto",
     seed: int = 0,
-) -> VideoDepthAnything:
+    backend: str = "torch",
+    backend_options: Optional[dict] = None,
+):
     """Build the network, checking every choice before any work.
 
     ``device="auto"``: cuda > mps > cpu; ``precision="auto"``: the device's choice (fp16 on cuda, fp32
     elsewhere); ``checkpoint``: "auto" (the official file, downloaded once), "random" (seeded test weights),
-    a ``.pth`` path, or None (fresh initialisation).
+    a ``.pth`` path, or None (fresh initialisation). ``backend``: ``torch`` returns the network itself; another
+    runtime (``compile``, ``onnxruntime``, ``openvino``, see :mod:`vda.backends`) returns a runner of it with
+    the same ``encode``/``decode``/``__call__`` interface, configured by ``backend_options``.
     """
     ENCODERS.get(encoder)
-    return create_model(resolve_runtime(device, precision, attention, sdpa_kernel), encoder, metric, checkpoint, seed)
+    runtime = resolve_runtime(device, precision, attention, sdpa_kernel)
+    check_backend(backend, runtime.device)
+    model = create_model(runtime, encoder, metric, checkpoint, seed)
+    return model if backend == "torch" else backends.create(backend, model, **(backend_options or {}))
 
 
-__all__ = ["Runtime", "build_model", "create_model", "resolve_runtime"]
+def check_backend(name: str, device: torch.device) -> None:
+    """Raise before any model is built when backend ``name`` cannot run on ``device`` (ConfigError if unknown)."""
+    reason = backends.backend_status(name, device)
+    if reason is not None:
+        raise BackendUnavailableError(reason)
+
+
+__all__ = ["Runtime", "build_model", "check_backend", "create_model", "resolve_runtime"]

@@ -27,6 +27,7 @@ from vda.backends.runners import (
     Runner,
 )
 from vda.errors import BackendUnavailableError, ConfigError
+from vda.registry import Registry
 from vda.model.video_depth_anything import VideoDepthAnything
 from vda.runtime.precision import Precision
 
@@ -35,46 +36,44 @@ GRAPH_ATTENTION = ("sdpa", "math")  # what a model must be built with to run as 
 
 @dataclass(frozen=True)
 class Backend:
-    """A runtime: ``factory(model, **options) -> runner``; ``available(device)`` is None or why it cannot run."""
+    """A runtime: ``factory(model, **options) -> runner``; ``options`` maps each option to one line of help."""
 
-    name: str
     factory: Callable[..., Runner]
-    available: Callable[[torch.device], Optional[str]]
-    options: dict[str, str] = field(default_factory=dict)  # option -> one-line help
-    description: str = ""
+    options: dict[str, str] = field(default_factory=dict)
 
 
-BACKENDS: dict[str, Backend] = {}
+BACKENDS: Registry[Backend] = Registry("backend")
 
 
-def register_backend(backend: Backend, replace: bool = False) -> Backend:
-    """Add ``backend`` to the registry (``replace=True`` to override a name already there)."""
-    if backend.name in BACKENDS and not replace:
-        raise ConfigError(f"backend {backend.name!r} is already registered; pass replace=True to override it")
-    BACKENDS[backend.name] = backend
-    return backend
+def register_backend(
+    name: str,
+    factory: Callable[..., Runner],
+    available: Optional[Callable[[torch.device], Optional[str]]] = None,
+    options: Optional[dict[str, str]] = None,
+    help: str = "",
+    replace: bool = False,
+) -> Backend:
+    """Add a runtime: ``factory(model, **options) -> runner``; ``available(device)`` says why it cannot run."""
+    return BACKENDS.register(name, Backend(factory, dict(options or {})), available, help, replace)
 
 
 def get_backend(name: str) -> Backend:
-    try:
-        return BACKENDS[name]
-    except KeyError:
-        raise ConfigError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}") from None
+    return BACKENDS.get(name)
 
 
 def backend_status(name: str, device: torch.device | str) -> Optional[str]:
     """None when backend ``name`` can run on ``device``, else the one-line reason."""
-    return get_backend(name).available(torch.device(device))
+    return BACKENDS.record(name).unavailable_reason(torch.device(device))
 
 
 def create(name: str, model: VideoDepthAnything, **options) -> Runner:
-    """A runner of ``model`` (built by :func:`vda.model.build_model`) on backend ``name`` with its options.
+    """A runner of ``model`` (built by :func:`vda.build_model`) on backend ``name`` with its options.
 
     Raises :class:`ConfigError` for an unknown backend or option, :class:`BackendUnavailableError` when the
     backend cannot run here or not with the model's attention/precision.
     """
     backend = get_backend(name)
-    reason = backend.available(model.device)
+    reason = backend_status(name, model.device)
     if reason is not None:
         raise BackendUnavailableError(reason)
     unknown = sorted(set(options) - set(backend.options))
@@ -100,10 +99,6 @@ def _check_graph_model(backend: str, model: VideoDepthAnything) -> None:
             f"backend={backend} runs the exported graph with math attention; attention={model.attention_name} "
             f"applies to backend=torch|compile only; use attention=sdpa or attention=math"
         )
-
-
-def _torch_available(device: torch.device) -> Optional[str]:
-    return None
 
 
 def _compile_available(device: torch.device) -> Optional[str]:
@@ -185,30 +180,27 @@ def _make_openvino(model: VideoDepthAnything, device: str = "CPU") -> Runner:
     return OpenVinoRunner(model, device)
 
 
-for _backend in (
-    Backend("torch", _make_torch, _torch_available, {}, "eager PyTorch (the default)"),
-    Backend(
-        "compile",
-        _make_compile,
-        _compile_available,
-        {"mode": f"torch.compile mode: {', '.join(COMPILE_MODES)} (default: default)"},
-        "torch.compile (inductor) of the encoder and head graphs",
-    ),
-    Backend(
-        "onnxruntime",
-        _make_onnxruntime,
-        _onnxruntime_available,
-        {"providers": "ONNX Runtime execution providers in order (default: CUDA on cuda, CoreML on macOS, CPU)"},
-        "ONNX Runtime on the exported float32 graphs (fp32 only)",
-    ),
-    Backend(
-        "openvino",
-        _make_openvino,
-        _openvino_available,
-        {"device": f"OpenVINO device: {', '.join(OPENVINO_DEVICES)} (default: CPU)"},
-        "OpenVINO on the exported graphs; precision fp32/bf16/fp16 -> inference precision hint f32/bf16/f16",
-    ),
-):
-    register_backend(_backend)
+register_backend("torch", _make_torch, help="eager PyTorch (the default)")
+register_backend(
+    "compile",
+    _make_compile,
+    _compile_available,
+    {"mode": f"torch.compile mode: {', '.join(COMPILE_MODES)} (default: default)"},
+    help="torch.compile (inductor) of the encoder and head graphs",
+)
+register_backend(
+    "onnxruntime",
+    _make_onnxruntime,
+    _onnxruntime_available,
+    {"providers": "ONNX Runtime execution providers in order (default: CUDA on cuda, CoreML on macOS, CPU)"},
+    help="ONNX Runtime on the exported float32 graphs (fp32 only)",
+)
+register_backend(
+    "openvino",
+    _make_openvino,
+    _openvino_available,
+    {"device": f"OpenVINO device: {', '.join(OPENVINO_DEVICES)} (default: CPU)"},
+    help="OpenVINO on the exported graphs; precision fp32/bf16/fp16 -> inference precision hint f32/bf16/f16",
+)
 
 __all__ = ["BACKENDS", "Backend", "backend_status", "create", "default_providers", "get_backend", "register_backend"]

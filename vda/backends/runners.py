@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import abc
 import time
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
 from vda.backends.graphs import FEATURE_NAMES, EncoderGraph, HeadGraph
-from vda.errors import ConfigError, InputShapeError, NonFiniteOutputError
+from vda.errors import BackendUnavailableError, ConfigError, InputShapeError, NonFiniteOutputError
 from vda.model.dinov2 import PATCH_SIZE
 from vda.model.video_depth_anything import Features, VideoDepthAnything, check_frames, check_window_length
 from vda.pipeline.windows import WINDOW
@@ -58,11 +58,17 @@ class Runner:
     def attention_name(self) -> str:
         return self.model.attention_name
 
-    def encode(self, frames: torch.Tensor) -> Features:
-        return self.model.encode(frames)
+    @property
+    def head(self):
+        """The network's head (its micro-batch shrinks on out-of-memory); None where graphs run instead."""
+        return self.model.head
 
-    def decode(self, features: Features, batch: int, frames: int, patch_hw: tuple[int, int]) -> torch.Tensor:
-        return self.model.decode(features, batch, frames, patch_hw)
+    def encode(self, frames: torch.Tensor, precision: Optional[Precision] = None) -> Features:
+        return self.model.encode(frames, precision)
+
+    def decode(self, features: Features, batch: int, frames: int, patch_hw: tuple[int, int], **options) -> torch.Tensor:
+        """As :meth:`VideoDepthAnything.decode` (``stream=``, ``precision=`` included)."""
+        return self.model.decode(features, batch, frames, patch_hw, **options)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Frames [B, T, 3, H, W] -> depth [B, T, H, W] float32."""
@@ -105,14 +111,41 @@ class GraphRunner(Runner, abc.ABC):
     def run_head(self, graph, features: Features) -> torch.Tensor:
         """Features of one window, each [T, ph*pw, D] -> depth [T, H, W] float32."""
 
-    def encode(self, frames: torch.Tensor) -> Features:
+    @property
+    def head(self):
+        return None
+
+    def _check_precision(self, precision: Optional[Precision]) -> None:
+        """The graphs run at the runner's precision only: the float32 retry of a NaN/inf window cannot run here."""
+        if precision is not None and precision is not self.precision:
+            raise NonFiniteOutputError(
+                f"backend={self.backend} produced NaN/inf in {self.precision.value} and cannot recompute the window "
+                f"in {precision.value}; run with precision=fp32"
+            )
+
+    def encode(self, frames: torch.Tensor, precision: Optional[Precision] = None) -> Features:
         """Frames [N, 3, H, W] -> four token maps [N, ph*pw, D] (float32)."""
+        self._check_precision(precision)
         check_frames(frames)
         encoder, _ = self._graphs_for((frames.shape[-2] // PATCH_SIZE, frames.shape[-1] // PATCH_SIZE))
         return self.run_encoder(encoder, frames)
 
-    def decode(self, features: Features, batch: int, frames: int, patch_hw: tuple[int, int]) -> torch.Tensor:
+    def decode(
+        self,
+        features: Features,
+        batch: int,
+        frames: int,
+        patch_hw: tuple[int, int],
+        *,
+        stream: Optional[object] = None,
+        precision: Optional[Precision] = None,
+    ) -> torch.Tensor:
         """Token maps [B*T, ph*pw, D] (b-major) -> depth [B, T, ph*14, pw*14] float32; T must be the window."""
+        if stream is not None:
+            raise BackendUnavailableError(
+                f"backend={self.backend} runs the head on whole windows; mode=stream needs backend=torch"
+            )
+        self._check_precision(precision)
         check_window_length(frames)
         if frames != WINDOW:
             raise InputShapeError(

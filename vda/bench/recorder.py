@@ -34,7 +34,8 @@ def experiment_id(name: str) -> str:
 
 
 def job_name(cfg: Any, result: Optional[JobResult] = None) -> str:
-    """``forward vits cpu fp32 sdpa``: the device and precision actually used when the job resolved them.
+    """``forward vits cpu fp32 sdpa`` (`` openvino`` appended off the torch backend): the device and precision
+    actually used when the job resolved them.
 
     A job whose children are the attention implementations (equivalence) is not named after one of them.
     """
@@ -48,6 +49,8 @@ def job_name(cfg: Any, result: Optional[JobResult] = None) -> str:
     ]
     if result is None or not result.children:
         parts.append(c["attention"]["name"])
+    if c["backend"]["name"] != "torch":
+        parts.append(c["backend"]["name"])
     return " ".join(parts)
 
 

@@ -38,13 +38,15 @@ class Row:
     device: str
     precision: str
     attention: str
+    backend: str
     workload: str
     start_time: int
     metrics: dict[str, float] = field(default_factory=dict)
 
     @property
     def config(self) -> str:
-        return f"{self.encoder} {self.device} {self.precision} {self.attention}"
+        backend = "" if self.backend == "torch" else f" {self.backend}"
+        return f"{self.encoder} {self.device} {self.precision} {self.attention}{backend}"
 
     @property
     def timed(self) -> bool:
@@ -83,6 +85,7 @@ def row_from_run(run) -> Row:
         device=p.get("device.resolved", p.get("device.name", "?")),
         precision=p.get("precision.resolved", p.get("precision.name", "?")),
         attention=p.get("attention.name", "?"),
+        backend=p.get("backend.name", "torch"),
         workload=_workload(p),
         start_time=run.info.start_time or 0,
         metrics=dict(run.data.metrics),
@@ -145,7 +148,7 @@ def _table(header: Sequence[str], rows: list[Sequence[str]]) -> list[str]:
 
 
 def _sorted(rows: list[Row]) -> list[Row]:
-    return sorted(rows, key=lambda r: (r.scenario, r.encoder, r.device, r.workload, r.precision, r.attention))
+    return sorted(rows, key=lambda r: (r.scenario, r.encoder, r.device, r.workload, r.precision, r.attention, r.backend))
 
 
 def markdown(rows: list[Row], charts: Sequence[str], source: str) -> str:
@@ -162,6 +165,7 @@ def markdown(rows: list[Row], charts: Sequence[str], source: str) -> str:
                 "device",
                 "precision",
                 "attention",
+                "backend",
                 "input",
                 "status",
                 "p50 ms",
@@ -179,6 +183,7 @@ def markdown(rows: list[Row], charts: Sequence[str], source: str) -> str:
                     r.device,
                     r.precision,
                     r.attention,
+                    r.backend,
                     r.workload,
                     r.status,
                     _num(r.metrics.get("latency_ms_p50")),
@@ -203,13 +208,14 @@ def markdown(rows: list[Row], charts: Sequence[str], source: str) -> str:
     if equiv:
         out += ["## Equivalence against math in fp32 (same weights and input)", ""]
         out += _table(
-            ["encoder", "device", "precision", "attention", "input", "status", "max abs err", "rel L2", "AbsRel", "δ1"],
+            ["encoder", "device", "precision", "attention", "backend", "input", "status", "max abs err", "rel L2", "AbsRel", "δ1"],
             [
                 [
                     r.encoder,
                     r.device,
                     r.precision,
                     r.attention,
+                    r.backend,
                     r.workload,
                     r.status,
                     _sci(r.metrics.get("equiv_max_abs_err")),

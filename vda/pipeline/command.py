@@ -17,7 +17,8 @@ import torch
 from omegaconf import OmegaConf
 
 from vda.errors import ConfigError
-from vda.factory import Runtime, create_model, resolve_runtime
+from vda import backends
+from vda.factory import Runtime, check_backend, create_model, resolve_runtime
 from vda.pipeline.config import InferConfig
 from vda.pipeline.formats import OUTPUTS, enabled_formats, output_names
 from vda.pipeline.outputs import check_disk_space, check_existing, check_output_dir
@@ -78,6 +79,7 @@ def run_tags(cfg: InferConfig, runtime: Runtime) -> dict[str, str]:
             "metric": str(cfg.model.metric),
             "attention": runtime.attention,
             "precision": runtime.precision.value,
+            "backend": cfg.backend.name,
         }
     )
     checkpoint = str(cfg.model.checkpoint)
@@ -133,14 +135,19 @@ def log_result(result: InferResult) -> None:
 
 
 def check_runtime(cfg: InferConfig) -> Runtime:
-    """Resolve (and check) device, precision and attention before anything is built."""
-    return resolve_runtime(cfg.device.name, cfg.precision.name, cfg.attention.name, cfg.attention.sdpa_kernel)
+    """Resolve (and check) device, precision, attention and backend before anything is built."""
+    runtime = resolve_runtime(cfg.device.name, cfg.precision.name, cfg.attention.name, cfg.attention.sdpa_kernel)
+    check_backend(cfg.backend.name, runtime.device)
+    return runtime
 
 
 def load_model(cfg: InferConfig, runtime: Runtime) -> tuple[torch.nn.Module, float]:
-    """Build the model on ``runtime``; returns it with its load time in seconds."""
+    """Build the model on ``runtime`` behind the configured backend; returns it with its load time in seconds
+    (graph backends build their graphs on the first window: that time is in the result as ``backend_build_s``)."""
     built = time.perf_counter()
     model = create_model(runtime, cfg.encoder.name, cfg.model.metric, cfg.model.checkpoint, cfg.model.seed)
+    if cfg.backend.name != "torch":
+        model = backends.create(cfg.backend.name, model, **cfg.backend.options())
     return model, time.perf_counter() - built
 
 
@@ -186,6 +193,8 @@ def _infer(cfg: InferConfig, runtime: Runtime, info: VideoInfo, output_dir: Path
     )
     result = process_video(model, info, output_dir, cfg.infer, cfg.output)
     result.extra["model_load_seconds"] = load_seconds
+    if hasattr(model, "build_s"):
+        result.extra["backend_build_s"] = model.build_s
     return result
 
 

@@ -1,5 +1,5 @@
-"""``equivalence``: the same input and weights through each attention implementation, at the chosen precision,
-against the reference ``math`` in fp32.
+"""``equivalence``: the same input and weights through each attention implementation, at the chosen precision and
+on the chosen backend, against the reference: torch ``math`` in fp32.
 
 The job's result holds one child per implementation (recorded as nested MLflow runs with the ``equiv_*``
 metrics); an implementation that cannot run here is a child with status ``unavailable`` and the reason.
@@ -16,7 +16,7 @@ from vda.attention import ATTENTION
 from vda.bench.equivalence import compare
 from vda.bench.result import JobResult, Status, from_exception
 from vda.bench.scenarios.base import SCENARIOS, Scenario, WindowScenarioConfig
-from vda.bench.scenarios.common import build_for, random_window, shape_params, window_shape
+from vda.bench.scenarios.common import build_network, on_backend, random_window, shape_params, window_shape
 from vda.model import VideoDepthAnything
 from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
@@ -34,13 +34,14 @@ class EquivalenceScenarioConfig(WindowScenarioConfig):
 
 
 def _against_reference(
-    model: VideoDepthAnything, name: str, sdpa_kernel: str, x: torch.Tensor, reference: torch.Tensor
+    cfg: Any, model: VideoDepthAnything, name: str, x: torch.Tensor, reference: torch.Tensor
 ) -> JobResult:
-    label = f"{name} {model.precision.value} vs {REFERENCE[0]} {REFERENCE[1].value}"
-    params = {"attention.name": name, "attention.sdpa_kernel": sdpa_kernel}
+    backend = "" if cfg.backend.name == "torch" else f" on {cfg.backend.name}"
+    label = f"{name} {model.precision.value}{backend} vs {REFERENCE[0]} {REFERENCE[1].value}"
+    params = {"attention.name": name, "attention.sdpa_kernel": cfg.attention.sdpa_kernel}
     try:
-        model.set_attention(name, sdpa_kernel)
-        depth = model(x)
+        model.set_attention(name, cfg.attention.sdpa_kernel)
+        depth = on_backend(cfg, model)(x)
     except Exception as exc:  # recorded as the child's status; the other implementations still run
         failed = from_exception(exc)
         failed.name, failed.params = label, params
@@ -53,17 +54,14 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     shape = window_shape(scenario, device)
     x = random_window(shape, int(scenario.input_seed), device)
     with torch.inference_mode(), MemoryTracker(device) as memory:
-        reference_model = build_for(cfg, device, REFERENCE[1], attention=REFERENCE[0])
+        reference_model = build_network(cfg, device, REFERENCE[1], attention=REFERENCE[0])
         reference = reference_model(x).cpu()
         if precision is REFERENCE[1]:
             model = reference_model
         else:
-            model = build_for(cfg, device, precision, attention=REFERENCE[0])
+            model = build_network(cfg, device, precision, attention=REFERENCE[0])
             model.load_state_dict(reference_model.state_dict())
-        children = [
-            _against_reference(model, name, cfg.attention.sdpa_kernel, x, reference)
-            for name in scenario.implementations
-        ]
+        children = [_against_reference(cfg, model, name, x, reference) for name in scenario.implementations]
     summary = ", ".join(f"{child.params['attention.name']}: {child.status.value}" for child in children)
     return JobResult(
         status=Status.ok,
