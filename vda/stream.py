@@ -25,6 +25,7 @@ from vda.errors import InputShapeError
 from vda.model.temporal import STREAM_ROWS, StreamCache, context_frames, stream_list
 from vda.pipeline.preprocess import Preprocessor
 from vda.runtime.device import synchronize
+from vda.runtime.timing import StageTimes
 
 
 class StreamingDepth:
@@ -42,8 +43,11 @@ class StreamingDepth:
         input_size: int = 518,
         cached_projections: bool = True,
         cache: Optional[StreamCache] = None,
+        times: Optional[StageTimes] = None,
     ) -> None:
         self.model = model
+        # seconds per stage (preprocess, encoder, head); pass a StageTimes with a device to charge queued work
+        self.times = times if times is not None else StageTimes()
         self.input_size = input_size
         self.cache = cache if cache is not None else StreamCache(cached_projections)
         self.preprocessor: Optional[Preprocessor] = None
@@ -87,10 +91,13 @@ class StreamingDepth:
         synchronize(device)
         t0 = time.perf_counter()
         with torch.inference_mode():
-            x = self.preprocessor([frame])  # [1, 3, h, w]
-            features = self.model.encode(x)
-            depth = self.model.decode(features, 1, 1, self.preprocessor.patch_hw, stream=self.cache)[0]  # [1, h, w]
-            depth = F.interpolate(depth.unsqueeze(1), size=self.frame_hw, mode="bilinear", align_corners=True)
+            with self.times.stage("preprocess"):
+                x = self.preprocessor([frame])  # [1, 3, h, w]
+            with self.times.stage("encoder"):
+                features = self.model.encode(x)
+            with self.times.stage("head"):
+                depth = self.model.decode(features, 1, 1, self.preprocessor.patch_hw, stream=self.cache)[0]  # [1, h, w]
+                depth = F.interpolate(depth.unsqueeze(1), size=self.frame_hw, mode="bilinear", align_corners=True)
         synchronize(device)
         self.last_step_s = time.perf_counter() - t0
         return depth[0, 0]

@@ -9,14 +9,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterable, Iterator, Optional
 
+import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from vda.errors import ConfigError
+from vda.errors import BackendUnavailableError, ConfigError
 from vda import backends
 from vda.factory import Runtime, check_backend, create_model, resolve_runtime
 from vda.pipeline.config import InferConfig
@@ -24,9 +26,10 @@ from vda.pipeline.formats import OUTPUTS, enabled_formats, output_names
 from vda.pipeline.outputs import check_disk_space, check_existing, check_output_dir
 from vda.pipeline.preprocess import PATCH
 from vda.pipeline.video import InferResult, process_video
-from vda.runtime.signals import Interrupted
+from vda.pipeline.modes import MODES, Clip, Mode
+from vda.runtime.signals import Interrupted, stop_on_signals
 from vda.tracking import launch_dir
-from vda.video.reader import VideoInfo, probe
+from vda.video.sources import parse_live
 
 logger = logging.getLogger(__name__)
 
@@ -154,44 +157,64 @@ def load_model(cfg: InferConfig, runtime: Runtime) -> tuple[torch.nn.Module, flo
 def run_inference(cfg: InferConfig) -> InferResult:
     """The whole command for one input, from typed settings (``vda.config.to_object`` of the Hydra config)."""
     check_config(cfg)
-    info = probe(
-        resolve_path(cfg.input),
-        max_res=cfg.infer.max_res,
-        target_fps=cfg.infer.target_fps,
-        max_len=cfg.infer.max_len,
-    )
-    output_dir = check_output_dir(resolve_path(cfg.output_dir))
-    names = output_names(info.stem)
-    check_existing(output_dir, [names[name] for name in enabled_formats(cfg.output)], cfg.output.overwrite)
-    check_disk_space(output_dir, info.estimated_frames, info.height, info.width, cfg.output.npz)
-    runtime = check_runtime(cfg)
-    if not cfg.mlflow.enabled:
-        return _infer(cfg, runtime, info, output_dir)
-    from vda.bench.sweep import sweep_parent_run_id
+    mode = MODES.get(cfg.mode.name)
+    spec = cfg.input if parse_live(cfg.input) else str(resolve_path(cfg.input))
+    clip, frames, close = mode.open(spec, cfg)
+    try:
+        output_dir = check_output_dir(resolve_path(cfg.output_dir))
+        names = output_names(clip.stem)
+        check_existing(output_dir, [names[name] for name in enabled_formats(cfg.output)], cfg.output.overwrite)
+        check_disk_space(output_dir, clip.estimated_frames, clip.height, clip.width, cfg.output.npz)
+        runtime = check_runtime(cfg)
+        if cfg.mode.name != "offline" and cfg.backend.name != "torch":
+            raise BackendUnavailableError(
+                f"mode={cfg.mode.name} steps the network one frame at a time; backend={cfg.backend.name} runs whole "
+                "windows only: use backend=torch"
+            )
+        if not cfg.mlflow.enabled:
+            return _infer(cfg, runtime, clip, frames, mode, output_dir)
+        from vda.bench.sweep import sweep_parent_run_id
 
-    configure_mlflow(cfg)
-    tags = {**run_tags(cfg, runtime), "input": str(info.path)}
-    with tracked_run(cfg, info.stem, tags, sweep_parent_run_id()) as run_id:
-        result = _infer(cfg, runtime, info, output_dir)
-        log_result(result)
-        result.run_id = run_id
-    return result
+        configure_mlflow(cfg)
+        tags = {**run_tags(cfg, runtime), "input": spec, "mode": cfg.mode.name}
+        with tracked_run(cfg, clip.stem, tags, sweep_parent_run_id()) as run_id:
+            result = _infer(cfg, runtime, clip, frames, mode, output_dir)
+            log_result(result)
+            result.run_id = run_id
+        return result
+    finally:
+        close()
 
 
-def _infer(cfg: InferConfig, runtime: Runtime, info: VideoInfo, output_dir: Path) -> InferResult:
+def _until(stop: threading.Event, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """``frames`` until ``stop`` is set (a live source stopped by the user: the normal end)."""
+    for frame in frames:
+        if stop.is_set():
+            return
+        yield frame
+
+
+def _infer(
+    cfg: InferConfig, runtime: Runtime, clip: Clip, frames: Iterable[np.ndarray], mode: Mode, output_dir: Path
+) -> InferResult:
     model, load_seconds = load_model(cfg, runtime)
     logger.info(
-        "%s: %dx%d at %s fps (stride %d), model %s on %s in %s",
-        info.path,
-        info.width,
-        info.height,
-        info.fps,
-        info.stride,
+        "%s: %dx%d at %s fps, %s mode, model %s on %s in %s",
+        clip.path,
+        clip.width,
+        clip.height,
+        clip.fps,
+        cfg.mode.name,
         model.encoder_name,
         runtime.device,
         runtime.precision.value,
     )
-    result = process_video(model, info, output_dir, cfg.infer, cfg.output)
+
+    def engine(times):
+        return mode.engine(model, cfg.infer, cfg.mode, times)
+
+    with stop_on_signals() if clip.is_live else contextlib.nullcontext(threading.Event()) as stop:
+        result = process_video(model, clip, output_dir, cfg.infer, cfg.output, _until(stop, frames), engine)
     result.extra["model_load_seconds"] = load_seconds
     if hasattr(model, "build_s"):
         result.extra["backend_build_s"] = model.build_s

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from vda.config import RunConfig, store_choice_groups
 from vda.pipeline.formats import OutputConfig
+from vda.pipeline.modes import MODES
 
 
 @dataclass
@@ -34,8 +35,11 @@ class InferSettings:
 
 @dataclass
 class InferConfig(RunConfig):
-    # A video file, a folder of videos (outputs mirror its sub-folders) or @list.txt (one path a line).
+    # A video file, a folder of videos (outputs mirror its sub-folders) or @list.txt (one path a line); in
+    # mode=stream a video file, a folder of images or a live source (rtsp://..., v4l2:/dev/video0, avfoundation:0).
     input: str = MISSING
+    # offline or stream (the group is generated from vda.pipeline.modes.MODES)
+    mode: Any = MISSING
     # Folder input: which files, relative to it (e.g. "*.mp4": top level only); null: every video file under it.
     input_glob: Optional[str] = None
     # Relative to the launch directory; Hydra keeps its own logs and resolved config in outputs/<date>/<time>.
@@ -47,6 +51,8 @@ class InferConfig(RunConfig):
 def register_configs() -> None:
     cs = ConfigStore.instance()
     store_choice_groups(cs)
+    for record in MODES.records():
+        cs.store(group="mode", name=record.name, node=record.value.schema)
     cs.store(name="base_infer", node=InferConfig)
 
 

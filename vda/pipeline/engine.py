@@ -146,6 +146,10 @@ class WindowedDepth:
             self.stats.fp32_fallback_windows += 1
         return depth[0]
 
+    def metrics(self) -> dict[str, float]:
+        """Engine-specific figures of the last run, for the run's metrics (none beyond the stats here)."""
+        return {}
+
     def _to_frame_size(self, depth: torch.Tensor, frame_hw: tuple[int, int]) -> torch.Tensor:
         return F.interpolate(depth.unsqueeze(1), size=frame_hw, mode="bilinear", align_corners=True).squeeze(1)
 

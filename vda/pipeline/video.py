@@ -13,7 +13,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -51,7 +51,7 @@ class InferResult:
         return self.frames / self.seconds if self.seconds > 0 else float("inf")
 
 
-def _frames(reader: VideoReader, times: StageTimes, copy: Optional[Callable[[np.ndarray], None]]) -> Iterator[np.ndarray]:
+def _frames(reader: Iterable[np.ndarray], times: StageTimes, copy: Optional[Callable[[np.ndarray], None]]) -> Iterator[np.ndarray]:
     """Decoded frames, the decode time charged to ``decode``; each frame also goes to ``copy`` (the source copies)."""
     frames = iter(reader)
     try:
@@ -64,13 +64,25 @@ def _frames(reader: VideoReader, times: StageTimes, copy: Optional[Callable[[np.
                 copy(frame)
             yield frame
     finally:
-        frames.close()  # closes the container in the thread that decoded
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()  # closes the container in the thread that decoded
 
 
 def process_video(
-    model: torch.nn.Module, info: VideoInfo, output_dir: Path, settings: Any, output: Any
+    model: torch.nn.Module,
+    info: VideoInfo,
+    output_dir: Path,
+    settings: Any,
+    output: Any,
+    frames: Optional[Iterable[np.ndarray]] = None,
+    engine: Optional[Callable[[StageTimes], Any]] = None,
 ) -> InferResult:
     """Run the offline algorithm over ``info``'s video and write the outputs ``output`` enables.
+
+    ``frames`` and ``engine`` replace the video reader and the offline engine (another mode, see
+    :mod:`vda.pipeline.modes`): ``info`` is then any clip with ``path``, ``stem``, ``width``, ``height``, ``fps``
+    and ``estimated_frames``, and ``engine(times)`` makes the engine.
 
     ``settings``: an :class:`~vda.pipeline.config.InferSettings` (``input_size``, ``feature_cache``,
     ``pipelined``); ``output``: an :class:`~vda.pipeline.formats.OutputConfig`. Pipelined (the default), frames
@@ -94,12 +106,12 @@ def process_video(
     decode_times, store_times, src_times = StageTimes(), StageTimes(), StageTimes()  # one per I/O thread
     staging = Staging(output_dir)
     scratch = output_dir / f".{info.stem}_depths.scratch-{os.getpid()}.f32"
-    engine = WindowedDepth(model, settings.input_size, settings.feature_cache, times)
+    engine = engine(times) if engine is not None else WindowedDepth(model, settings.input_size, settings.feature_cache, times)
     context = OutputContext(info, output, model.metric)
     host_copy = HostCopy(model.device)
     src_queue = BackgroundWriter(SRC_AHEAD if ahead else 0, name="vda-src-copy")
     store_queue = BackgroundWriter(DEPTH_AHEAD if ahead else 0, name="vda-depth-store")
-    reader = VideoReader(info)
+    reader = frames if frames is not None else VideoReader(info)
     writers: list[OutputWriter] = []
     copies: list[OutputWriter] = []  # the writers that take the decoded frames
     store: Optional[DepthStore] = None
@@ -154,7 +166,8 @@ def process_video(
             "depth_min": store.min,
             "depth_max": store.max,
             "seconds_after_model": finished - model_done,
-            "frames_skipped": reader.frames_skipped,
+            "frames_skipped": getattr(reader, "frames_skipped", 0),
+            **engine.metrics(),
         },
     )
 

@@ -50,4 +50,26 @@ def interruptible(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) ->
             signal.signal(signum, old)
 
 
-__all__ = ["EXIT_STATUS", "Interrupted", "interruptible"]
+@contextlib.contextmanager
+def stop_on_signals(signums: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> Iterator[threading.Event]:
+    """For sources that end when the user says so (a live stream): the first signal sets the returned event, so
+    the reader stops and what was processed is finalised; a second one raises :class:`Interrupted`."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, frame) -> None:
+        if stop.is_set():
+            raise Interrupted(signum)
+        stop.set()
+
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
+    try:
+        yield stop
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+__all__ = ["EXIT_STATUS", "Interrupted", "interruptible", "stop_on_signals"]
