@@ -12,6 +12,7 @@ from vda.bench.app import BenchJobFailed, check_single_run, run_job, summary
 from vda.bench.config import register_configs
 from vda.bench.recorder import KIND_TAG, PARENT_TAG, SAMPLES_METRIC
 from vda.bench.result import JobResult, Status, from_exception
+from vda.config import to_object
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 # One CPU thread: fast and steady on a shared 2-core machine (two threads stall when a core is busy).
@@ -46,7 +47,7 @@ def bench(store):
     def run(*overrides):
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             cfg = compose("bench", overrides=[*BASE, f"mlflow.tracking_uri={uri}", *overrides])
-        outcome = run_job(cfg)
+        outcome = run_job(to_object(cfg))
         return outcome, MlflowClient(tracking_uri=uri)
 
     yield run
@@ -199,3 +200,41 @@ def test_result_round_trips_through_json(tmp_path):
     )
     result.to_json(tmp_path / "r.json")
     assert JobResult.from_json(tmp_path / "r.json") == result
+
+
+SMALL_CLIP = ["scenario.clip_frames=6", "scenario.clip_height=48", "scenario.clip_width=64", "scenario.input_size=28"]
+
+
+def test_stream_logs_per_frame_latency_and_the_gap_to_offline(bench):
+    outcome, client = bench("scenario=stream", *SMALL_CLIP)
+    assert outcome.result.status is Status.ok, outcome.result.reason
+    metrics = client.get_run(outcome.run_id).data.metrics
+    assert {"latency_ms_p50", "latency_ms_p99", "first_frame_s", "stream_state_mb", "peak_mem_mb"} <= set(metrics)
+    assert metrics["latency_runs"] == 4  # 6 frames, 2 of warm-up
+    assert 0 <= metrics["stream_vs_offline_delta1"] <= 1 and metrics["stream_vs_offline_absrel"] >= 0
+
+
+def test_pipeline_with_the_stub_model_measures_the_io_ceiling(bench):
+    outcome, client = bench("scenario=pipeline", "scenario.stub_model=true", *SMALL_CLIP)
+    assert outcome.result.status is Status.ok, outcome.result.reason
+    run = client.get_run(outcome.run_id)
+    assert run.data.params["scenario.stub_model"] == "True"
+    assert run.data.metrics["throughput_fps"] > 0 and run.data.metrics["pipeline_frames"] == 6
+    assert {f"stage_s_{stage}" for stage in ("decode", "write")} <= set(run.data.metrics)
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime", "openvino"])
+def test_every_backend_is_a_recorded_forward_job(bench, backend, tmp_path, monkeypatch):
+    monkeypatch.setenv("VDA_CACHE_DIR", str(tmp_path / "cache"))
+    window = ["scenario.frames=32", "scenario.height=28", "scenario.width=28", "scenario.warmup=0", "scenario.min_runs=2"]
+    outcome, client = bench("scenario=forward", f"backend={backend}", *window, "scenario.min_time_s=0")
+    assert outcome.result.status is Status.ok, outcome.result.reason
+    run = client.get_run(outcome.run_id)
+    assert run.data.params["backend.name"] == backend and "first_call_s" in run.data.metrics
+    assert (backend in outcome.name) == (backend != "torch")
+
+
+def test_a_backend_that_cannot_run_the_choice_is_recorded_unavailable(bench):
+    outcome, client = bench("scenario=forward", "backend=onnxruntime", "precision=bf16", *FAST_TIMING)
+    assert outcome.result.status is Status.unavailable
+    assert "precision=bf16 is unavailable" in outcome.result.reason

@@ -65,7 +65,8 @@ class Row:
 
 def _workload(params: dict[str, str]) -> str:
     if "video.size" in params:
-        return f"video {params['video.size']} @ {params.get('scenario.input_size', '?')}"
+        stub = " (stub model)" if params.get("scenario.stub_model") == "True" else ""
+        return f"video {params['video.size']} @ {params.get('scenario.input_size', '?')}{stub}"
     dims = [params.get(f"scenario.{k}", "None") for k in ("batch", "frames", "height", "width")]
     if "None" in dims:  # the job stopped before resolving the device's default window
         return "device default"

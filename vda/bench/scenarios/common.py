@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 import torch
 
 from vda.attention import check_attention
 from vda import backends
 from vda.factory import Runtime, check_backend, create_model
 from vda.model import VideoDepthAnything
+from vda.pipeline.command import resolve_path
 from vda.runtime.device import facts
 from vda.runtime.precision import Precision
+from vda.video.reader import VideoInfo, VideoReader, probe
+from vda.video.synthetic import synthetic_clip
 
 
 def window_shape(scenario: Any, device: torch.device) -> tuple[int, int, int, int]:
@@ -57,3 +62,14 @@ def on_backend(cfg: Any, model: VideoDepthAnything):
 def build_for(cfg: Any, device: torch.device, precision: Precision, attention: Optional[str] = None):
     """The model ``cfg`` asks for behind its backend: what the scenario runs."""
     return on_backend(cfg, build_network(cfg, device, precision, attention))
+
+
+def clip_frames(scenario: Any, workdir: Path) -> tuple[list[np.ndarray], VideoInfo]:
+    """The decoded frames of ``scenario.input`` or of a generated clip (``clip_frames`` at ``clip_height`` x
+    ``clip_width``, written into ``workdir``), after ``max_res``."""
+    if scenario.input:
+        path = resolve_path(scenario.input)
+    else:
+        path = synthetic_clip(workdir / "clip.mp4", scenario.clip_frames, scenario.clip_height, scenario.clip_width)
+    info = probe(path, max_res=scenario.max_res)
+    return list(VideoReader(info)), info

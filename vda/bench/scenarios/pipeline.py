@@ -22,6 +22,7 @@ from vda.errors import ConfigError
 from vda.pipeline.command import resolve_path
 from vda.pipeline.config import InferSettings
 from vda.pipeline.formats import OutputConfig
+from vda.pipeline.stub import StubModel
 from vda.pipeline.video import InferResult, process_video
 from vda.runtime.device import facts
 from vda.runtime.memory import MemoryTracker
@@ -52,6 +53,9 @@ class PipelineScenarioConfig(ScenarioConfig):
     vis: bool = True
     # Measured passes over the video after the first (cold) pass, which gives first_call_s.
     repeats: int = 1
+    # Replace the network by a stub that returns depth at once: the I/O ceiling (decode, preprocess, write),
+    # the most any accelerator can reach on this host.
+    stub_model: bool = False
 
 
 def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
@@ -83,7 +87,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
         with MemoryTracker(device) as memory:
 
             def load_and_first_pass() -> torch.nn.Module:
-                model = build_for(cfg, device, precision)
+                model = StubModel(device, bool(cfg.model.metric)) if scenario.stub_model else build_for(cfg, device, precision)
                 one_pass(model, 0)
                 return model
 
@@ -109,6 +113,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     params = {
         "scenario.input": str(info.path),
         "scenario.input_size": input_size,
+        "scenario.stub_model": scenario.stub_model,
         "video.size": f"{info.width}x{info.height}",
         "video.fps": str(info.fps),
     }
