@@ -16,13 +16,12 @@ The same comparison runs under pytest-benchmark as ``test_pipeline_feature_cache
 two-window clip at ``--bench-size`` (group "pipeline feature cache"), so it is smoke-run in CI and can be saved
 and compared like the other suites.
 
-    python benchmarks/bench_pipeline.py                      # defaults: 640x360, 66 frames, input 196
-    python benchmarks/bench_pipeline.py --video clip.mp4 --input-size 518 --device cuda
+    python -m benchmarks.bench_pipeline                      # defaults: 640x360, 66 frames, input 196
+    python -m benchmarks.bench_pipeline --video clip.mp4 --input-size 518 --device cuda
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import subprocess
@@ -35,6 +34,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.cli import clip_parser
 from vda import build_model
 from vda.pipeline import WindowedDepth
 from vda.runtime.device import resolve_device, synchronize
@@ -154,20 +154,9 @@ def peak_rss(args, clip: Path, workdir: Path, label: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--video", type=Path, help="clip to use (default: a synthetic one)")
-    parser.add_argument("--frames", type=int, default=66, help="frames for the cache comparison")
-    parser.add_argument("--width", type=int, default=640)
-    parser.add_argument("--height", type=int, default=360)
-    parser.add_argument("--input-size", type=int, default=196)
-    parser.add_argument("--max-res", type=int, default=1280)
-    parser.add_argument("--encoder", default="vits")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="auto")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = clip_parser(__doc__.split("\n\n")[0], frames=66, size=(640, 360), input_size=196, precision="auto", repeats=5)
     parser.add_argument("--rss-frames", type=int, default=66, help="length of the short clip; the long one is 10x")
     parser.add_argument("--skip-rss", action="store_true")
-    parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args()
 
     report = {"torch": torch.__version__, "threads": torch.get_num_threads()}

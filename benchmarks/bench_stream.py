@@ -41,6 +41,7 @@ import torch
 
 from vda.video.synthetic import synthetic_clip
 from vda.bench.equivalence import compare, rel_l2
+from benchmarks.cli import clip_parser
 from vda import build_model
 from vda.pipeline import WindowedDepth
 from vda.runtime.device import resolve_device, synchronize
@@ -184,23 +185,12 @@ def peak_rss(args, frames: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--video", type=Path, help="clip to use (default: a synthetic one)")
-    parser.add_argument("--frames", type=int, default=66, help="frames of the speed comparison")
-    parser.add_argument("--width", type=int, default=320)
-    parser.add_argument("--height", type=int, default=240)
-    parser.add_argument("--input-size", type=int, default=140)
-    parser.add_argument("--max-res", type=int, default=1280)
-    parser.add_argument("--encoder", default="vits")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--precision", default="fp32")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser = clip_parser(__doc__.split("\n\n")[0], frames=66, size=(320, 240), input_size=140, precision="fp32", repeats=3)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--rss-frames", type=int, default=50, help="length of the short stream; the long one is 10x")
     parser.add_argument("--rss-input-size", type=int, default=70, help="network input size of the memory runs")
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-rss", action="store_true")
-    parser.add_argument("--json", type=Path, help="also write the report here")
     parser.add_argument("--rss-worker", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads > 0:

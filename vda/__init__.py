@@ -1,13 +1,14 @@
 """vda: inference and benchmark harness for Video Depth Anything.
 
 Public API: :func:`build_model`, :func:`infer_video`, :func:`iter_depth` and the extension point
-:func:`register_attention` (see the README).
+:func:`register_attention`, and :class:`StreamingDepth` for frames that arrive one at a time (see the README).
 """
 
 from vda.api import infer_video, iter_depth
 from vda.attention import register_attention
 from vda.factory import build_model
+from vda.stream import StreamingDepth
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "build_model", "infer_video", "iter_depth", "register_attention"]
+__all__ = ["StreamingDepth", "__version__", "build_model", "infer_video", "iter_depth", "register_attention"]

@@ -130,17 +130,14 @@ class GraphRunner(Runner, abc.ABC):
         encoder, _ = self._graphs_for((frames.shape[-2] // PATCH_SIZE, frames.shape[-1] // PATCH_SIZE))
         return self.run_encoder(encoder, frames)
 
-    def decode(
-        self,
-        features: Features,
-        batch: int,
-        frames: int,
-        patch_hw: tuple[int, int],
-        *,
-        stream: Optional[object] = None,
-        precision: Optional[Precision] = None,
-    ) -> torch.Tensor:
-        """Token maps [B*T, ph*pw, D] (b-major) -> depth [B, T, ph*14, pw*14] float32; T must be the window."""
+    def decode(self, features: Features, batch: int, frames: int, patch_hw: tuple[int, int], **options) -> torch.Tensor:
+        """Token maps [B*T, ph*pw, D] (b-major) -> depth [B, T, ph*14, pw*14] float32; T must be the window.
+
+        ``stream=`` (one frame at a time) cannot run on graphs; ``precision=`` only at the runner's precision.
+        """
+        stream, precision = options.pop("stream", None), options.pop("precision", None)
+        if options:
+            raise TypeError(f"decode() got unexpected options {sorted(options)}")
         if stream is not None:
             raise BackendUnavailableError(
                 f"backend={self.backend} runs the head on whole windows; mode=stream needs backend=torch"

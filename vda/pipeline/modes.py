@@ -89,8 +89,7 @@ class StreamEngine:
         if self.step_s:
             metrics["first_frame_s"] = self.step_s[0]
         if len(self.step_s) > 1:
-            stats = LatencyStats.from_samples([s * 1000.0 for s in self.step_s[1:]])
-            metrics.update(latency_ms_p50=stats.p50, latency_ms_p90=stats.p90, latency_ms_p99=stats.p99)
+            metrics.update(LatencyStats.from_samples([s * 1000.0 for s in self.step_s[1:]]).metrics())
         return metrics
 
 

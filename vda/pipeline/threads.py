@@ -174,15 +174,6 @@ class BackgroundWriter:
         self._discard.set()
         self._stop()
 
-    def __enter__(self) -> "BackgroundWriter":
-        return self
-
-    def __exit__(self, exc_type, *exc) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
 
 def _drain(q: queue.Queue) -> None:
     while True:

@@ -64,6 +64,17 @@ class LatencyStats:
             std=float(values.std()),
         )
 
+    def metrics(self) -> dict[str, float]:
+        """Under the MLflow metric names: ``latency_ms_{p50,p90,p99,mean,std}`` and ``latency_runs``."""
+        return {
+            "latency_ms_p50": self.p50,
+            "latency_ms_p90": self.p90,
+            "latency_ms_p99": self.p99,
+            "latency_ms_mean": self.mean,
+            "latency_ms_std": self.std,
+            "latency_runs": float(self.count),
+        }
+
     def throughput(self, items_per_call: int) -> float:
         """Items (e.g. frames) per second over all timed calls."""
         return items_per_call * self.count / self.total_s if self.total_s > 0 else math.inf

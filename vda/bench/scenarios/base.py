@@ -36,6 +36,21 @@ class WindowScenarioConfig(ScenarioConfig):
     input_seed: int = 0
 
 
+@dataclass
+class ClipScenarioConfig(ScenarioConfig):
+    """A scenario over a video: ``input``, or a generated clip of ``clip_frames`` at ``clip_height`` x ``clip_width``."""
+
+    # Video (relative to the launch directory); null: a generated clip of the size below.
+    input: Optional[str] = None
+    clip_frames: int = 40
+    clip_height: int = 240
+    clip_width: int = 320
+    clip_fps: int = 24
+    # Network input size; null: the device's default (518 on cuda/mps, the reference; 196 on cpu).
+    input_size: Optional[int] = None
+    max_res: int = 1280
+
+
 @dataclass(frozen=True)
 class Scenario:
     schema: type
@@ -46,4 +61,4 @@ class Scenario:
 
 SCENARIOS: Registry[Scenario] = Registry("scenario")
 
-__all__ = ["SCENARIOS", "Scenario", "ScenarioConfig", "WindowScenarioConfig"]
+__all__ = ["SCENARIOS", "ClipScenarioConfig", "Scenario", "ScenarioConfig", "WindowScenarioConfig"]

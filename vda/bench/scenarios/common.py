@@ -70,6 +70,8 @@ def clip_frames(scenario: Any, workdir: Path) -> tuple[list[np.ndarray], VideoIn
     if scenario.input:
         path = resolve_path(scenario.input)
     else:
-        path = synthetic_clip(workdir / "clip.mp4", scenario.clip_frames, scenario.clip_height, scenario.clip_width)
+        path = synthetic_clip(
+            workdir / "clip.mp4", scenario.clip_frames, scenario.clip_height, scenario.clip_width, scenario.clip_fps
+        )
     info = probe(path, max_res=scenario.max_res)
     return list(VideoReader(info)), info

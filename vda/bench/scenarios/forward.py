@@ -50,12 +50,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
         stats = tracker.measure(lambda: model(x))
     frames_per_call = shape[0] * shape[1]
     metrics = {
-        "latency_ms_p50": stats.p50,
-        "latency_ms_p90": stats.p90,
-        "latency_ms_p99": stats.p99,
-        "latency_ms_mean": stats.mean,
-        "latency_ms_std": stats.std,
-        "latency_runs": float(stats.count),
+        **stats.metrics(),
         "first_call_s": first_call_s,
         "throughput_fps": stats.throughput(frames_per_call),
         "peak_mem_mb": memory.peak_mb,

@@ -11,12 +11,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 
 from vda.bench.result import JobResult
-from vda.bench.scenarios.base import SCENARIOS, Scenario, ScenarioConfig
+from vda.bench.scenarios.base import SCENARIOS, ClipScenarioConfig, Scenario
 from vda.bench.scenarios.common import build_for
 from vda.errors import ConfigError
 from vda.pipeline.command import resolve_path
@@ -32,19 +32,10 @@ from vda.video import probe
 from vda.video.synthetic import synthetic_clip
 
 @dataclass
-class PipelineScenarioConfig(ScenarioConfig):
+class PipelineScenarioConfig(ClipScenarioConfig):
     """End-to-end frames/s of the video inference (``run_infer.py``'s pipeline) with the per-stage split."""
 
     name: str = "pipeline"
-    # Video to process (relative to the launch directory); null: a generated clip of the size below.
-    input: Optional[str] = None
-    clip_frames: int = 40
-    clip_height: int = 240
-    clip_width: int = 320
-    clip_fps: int = 24
-    # Network input size; null: the device's default (518 on cuda/mps, the reference; 196 on cpu).
-    input_size: Optional[int] = None
-    max_res: int = 1280
     max_len: int = -1
     target_fps: float = -1.0
     feature_cache: bool = True

@@ -8,14 +8,14 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 import torch
 
 from vda.bench.equivalence import compare
 from vda.bench.result import JobResult
-from vda.bench.scenarios.base import SCENARIOS, Scenario, ScenarioConfig
+from vda.bench.scenarios.base import SCENARIOS, ClipScenarioConfig, Scenario
 from vda.bench.scenarios.common import build_for, clip_frames
 from vda.errors import BackendUnavailableError, ConfigError
 from vda.pipeline.engine import WindowedDepth
@@ -27,18 +27,10 @@ from vda.stream import StreamingDepth
 
 
 @dataclass
-class StreamScenarioConfig(ScenarioConfig):
+class StreamScenarioConfig(ClipScenarioConfig):
     """Stream mode over a clip: every frame timed, the first ``warmup`` frames left out of the percentiles."""
 
     name: str = "stream"
-    # Video to stream (relative to the launch directory); null: a generated clip of the size below.
-    input: Optional[str] = None
-    clip_frames: int = 40
-    clip_height: int = 240
-    clip_width: int = 320
-    # Network input size; null: the device's default (518 on cuda/mps, 196 on cpu).
-    input_size: Optional[int] = None
-    max_res: int = 1280
     warmup: int = 2
     cached_projections: bool = True
     # Also run the offline algorithm on the same frames and report the depth gap.
@@ -66,12 +58,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
             steps_ms.append(stream.last_step_s * 1000.0)
     stats = LatencyStats.from_samples(steps_ms[scenario.warmup :])
     metrics = {
-        "latency_ms_p50": stats.p50,
-        "latency_ms_p90": stats.p90,
-        "latency_ms_p99": stats.p99,
-        "latency_ms_mean": stats.mean,
-        "latency_ms_std": stats.std,
-        "latency_runs": float(stats.count),
+        **stats.metrics(),
         "throughput_fps": 1000.0 / stats.mean,
         "first_call_s": build_s + steps_ms[0] / 1000.0,
         "first_frame_s": steps_ms[0] / 1000.0,
