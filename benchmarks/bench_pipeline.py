@@ -34,10 +34,10 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.cli import clip_parser
+from benchmarks.cli import clip_parser, load_clip, report_header
 from vda import build_model
 from vda.pipeline import WindowedDepth
-from vda.runtime.device import resolve_device, synchronize
+from vda.runtime.device import synchronize
 from vda.video import VideoReader, probe
 from vda.video.synthetic import synthetic_clip
 
@@ -78,10 +78,7 @@ def test_pipeline_feature_cache(benchmark, bench_settings, decoded_clip, feature
 
 
 def cache_speedup(args, clip: Path) -> dict:
-    device = resolve_device(args.device)
-    model = build_model(args.encoder, device=device, precision=args.precision, checkpoint="random")
-    info = probe(clip, max_res=args.max_res, max_len=args.frames)
-    frames = list(VideoReader(info))
+    device, model, info, frames = load_clip(args, clip)
     time_engine(model, frames[:32], args.input_size, True)  # warm-up (allocator, kernels)
     times: dict[bool, list[float]] = {True: [], False: []}
     outputs, stages = {}, {}
@@ -95,14 +92,7 @@ def cache_speedup(args, clip: Path) -> dict:
     best = {cache: min(values) for cache, values in times.items()}
     middle = {cache: statistics.median(values) for cache, values in times.items()}
     return {
-        "clip": str(clip),
-        "frames": len(frames),
-        "frame_size": f"{info.width}x{info.height}",
-        "input_size": args.input_size,
-        "encoder": args.encoder,
-        "device": str(device),
-        "precision": args.precision,
-        "repeats": args.repeats,
+        **report_header(args, clip, len(frames), info, device),
         "seconds_no_cache": [round(v, 3) for v in times[False]],
         "seconds_cache": [round(v, 3) for v in times[True]],
         "speedup_min": round(best[False] / best[True], 3),

@@ -41,14 +41,13 @@ import torch
 
 from vda.video.synthetic import synthetic_clip
 from vda.bench.equivalence import compare, rel_l2
-from benchmarks.cli import clip_parser
+from benchmarks.cli import clip_parser, load_clip, report_header
 from vda import build_model
 from vda.pipeline import WindowedDepth
 from vda.runtime.device import resolve_device, synchronize
 from vda.runtime.memory import MemoryTracker, rss_mb
 from vda.runtime.timing import LatencyStats
 from vda.stream import StreamingDepth
-from vda.video import VideoReader, probe
 
 MODES = {"cached": True, "direct": False}
 
@@ -103,10 +102,7 @@ def test_stream_steps(benchmark, bench_settings, short_clip, mode):
 
 
 def speed(args, clip: Path) -> dict:
-    device = resolve_device(args.device)
-    model = build_model(args.encoder, device=device, precision=args.precision, checkpoint="random")
-    info = probe(clip, max_res=args.max_res, max_len=args.frames)
-    frames = list(VideoReader(info))
+    device, model, info, frames = load_clip(args, clip)
     run_stream(model, frames[:8], args.input_size, True)  # warm-up (allocator, kernels)
     run_offline(model, frames[:8], args.input_size)
     walls: dict[str, list[float]] = {"cached": [], "direct": [], "offline": []}
@@ -124,15 +120,8 @@ def speed(args, clip: Path) -> dict:
     latency = {mode: LatencyStats.from_samples(runs[walls[mode].index(best[mode])]) for mode, runs in steps.items()}
     gap = compare(depth["cached"], depth["offline"])
     return {
-        "clip": str(clip),
-        "frames": len(frames),
-        "frame_size": f"{info.width}x{info.height}",
-        "input_size": args.input_size,
-        "encoder": args.encoder,
-        "device": str(device),
-        "precision": args.precision,
+        **report_header(args, clip, len(frames), info, device),
         "threads": torch.get_num_threads(),
-        "repeats": args.repeats,
         "wall_s": {mode: [round(v, 3) for v in values] for mode, values in walls.items()},
         "step_ms": {m: {"p50": round(s.p50, 2), "p90": round(s.p90, 2), "mean": round(s.mean, 2)} for m, s in latency.items()},
         "step_p50_direct_over_cached": round(latency["direct"].p50 / latency["cached"].p50, 3),

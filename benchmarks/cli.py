@@ -24,3 +24,29 @@ def clip_parser(description: str, frames: int, size: tuple[int, int], input_size
     parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--json", type=Path, help="also write the report here")
     return parser
+
+
+def report_header(args, clip, frames: int, info, device) -> dict:
+    """The settings every figure run reports first: the clip, its size, and what ran on it."""
+    return {
+        "clip": str(clip),
+        "frames": frames,
+        "frame_size": f"{info.width}x{info.height}",
+        "input_size": args.input_size,
+        "encoder": args.encoder,
+        "device": str(device),
+        "precision": args.precision,
+        "repeats": args.repeats,
+    }
+
+
+def load_clip(args, clip):
+    """``(device, model, info, frames)``: seeded random weights on ``args.device`` and the clip's decoded frames."""
+    from vda import build_model
+    from vda.runtime.device import resolve_device
+    from vda.video import VideoReader, probe
+
+    device = resolve_device(args.device)
+    model = build_model(args.encoder, device=device, precision=args.precision, checkpoint="random")
+    info = probe(clip, max_res=args.max_res, max_len=args.frames)
+    return device, model, info, list(VideoReader(info))

@@ -147,3 +147,29 @@ def test_bf16_cached_projections_stay_close_to_the_direct_rule(random_checkpoint
 def test_rejects_non_rgb_frames(tiny_model):
     with pytest.raises(InputShapeError, match="RGB uint8"):
         StreamingDepth(tiny_model, SIZE).step(np.zeros((HEIGHT, WIDTH), np.float32))
+
+
+def test_a_non_finite_half_precision_frame_is_recomputed_in_fp32(monkeypatch):
+    """The stream is not advanced by a failed decode, so the frame runs again in fp32 and the stream goes on."""
+    from vda.errors import NonFiniteOutputError
+    from vda.runtime.precision import Precision
+
+    model = build_model("vits", checkpoint="random", device="cpu", precision="bf16")
+    frames = synthetic_frames(4, HEIGHT, WIDTH, seed=9)
+    reference = StreamingDepth(model, input_size=SIZE)
+    expected = [reference.step(frames[0]), reference.step(frames[1])]
+    decode, calls = model.decode, []
+
+    def overflow_once(*args, **kwargs):
+        calls.append(kwargs.get("precision"))
+        if len(calls) == 2:  # frame 1, in bf16
+            raise NonFiniteOutputError("simulated overflow")
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(model, "decode", overflow_once)
+    stream = StreamingDepth(model, input_size=SIZE)
+    first, second = stream.step(frames[0]), stream.step(frames[1])
+    assert calls == [None, None, Precision.fp32] and stream.fp32_fallback_frames == 1 and stream.frames == 2
+    np.testing.assert_array_equal(first, expected[0])
+    assert np.isfinite(second).all() and np.abs(second - expected[1]).max() < 0.1 * np.abs(expected[1]).max()
+    assert np.isfinite(stream.step(frames[2])).all() and stream.frames == 3

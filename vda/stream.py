@@ -14,6 +14,7 @@ between frames; a metric checkpoint runs the same way.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Optional
 
@@ -21,11 +22,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vda.errors import InputShapeError
+from vda.errors import InputShapeError, NonFiniteOutputError
 from vda.model.temporal import STREAM_ROWS, StreamCache, context_frames, stream_list
 from vda.pipeline.preprocess import Preprocessor
 from vda.runtime.device import synchronize
+from vda.runtime.precision import Precision
 from vda.runtime.timing import StageTimes
+
+logger = logging.getLogger(__name__)
 
 
 class StreamingDepth:
@@ -53,6 +57,7 @@ class StreamingDepth:
         self.preprocessor: Optional[Preprocessor] = None
         self.frame_hw: Optional[tuple[int, int]] = None
         self.last_step_s = float("nan")  # wall seconds of the latest step, device synchronised
+        self.fp32_fallback_frames = 0  # frames recomputed in float32 because half precision gave NaN/inf
 
     @property
     def frames(self) -> int:
@@ -96,11 +101,27 @@ class StreamingDepth:
             with self.times.stage("encoder"):
                 features = self.model.encode(x)
             with self.times.stage("head"):
-                depth = self.model.decode(features, 1, 1, self.preprocessor.patch_hw, stream=self.cache)[0]  # [1, h, w]
-                depth = F.interpolate(depth.unsqueeze(1), size=self.frame_hw, mode="bilinear", align_corners=True)
+                try:
+                    depth = self.model.decode(features, 1, 1, self.preprocessor.patch_hw, stream=self.cache)
+                except NonFiniteOutputError:
+                    if self.model.precision is Precision.fp32:
+                        raise
+                    depth = self._fp32_step(x)
+                depth = F.interpolate(depth[0].unsqueeze(1), size=self.frame_hw, mode="bilinear", align_corners=True)
         synchronize(device)
         self.last_step_s = time.perf_counter() - t0
         return depth[0, 0]
+
+    def _fp32_step(self, x: torch.Tensor) -> torch.Tensor:
+        """The frame again in float32 after half precision gave NaN/inf (the stream was not advanced)."""
+        if self.fp32_fallback_frames == 0:
+            logger.warning(
+                "%s gave NaN/inf depth; recomputing such frames in float32 (counted in fp32_fallback_frames)",
+                self.model.precision.value,
+            )
+        self.fp32_fallback_frames += 1
+        features = self.model.encode(x, Precision.fp32)
+        return self.model.decode(features, 1, 1, self.preprocessor.patch_hw, stream=self.cache, precision=Precision.fp32)
 
     def step(self, frame: np.ndarray) -> np.ndarray:
         """Depth of the next frame of the stream: RGB ``uint8`` ``[H, W, 3]`` -> float32 ``[H, W]``."""

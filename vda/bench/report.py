@@ -48,6 +48,10 @@ class Row:
         backend = "" if self.backend == "torch" else f" {self.backend}"
         return f"{self.encoder} {self.device} {self.precision} {self.attention}{backend}"
 
+    def identity(self) -> list[str]:
+        """The table columns that say what ran: encoder, device, precision, attention, backend, input, status."""
+        return [self.encoder, self.device, self.precision, self.attention, self.backend, self.workload, self.status]
+
     @property
     def timed(self) -> bool:
         """A job of a timed scenario (its record says so; an unknown scenario counts as timed)."""
@@ -180,13 +184,7 @@ def markdown(rows: list[Row], charts: Sequence[str], source: str) -> str:
             [
                 [
                     r.scenario,
-                    r.encoder,
-                    r.device,
-                    r.precision,
-                    r.attention,
-                    r.backend,
-                    r.workload,
-                    r.status,
+                    *r.identity(),
                     _num(r.metrics.get("latency_ms_p50")),
                     _num(r.metrics.get("latency_ms_p90")),
                     _num(r.metrics.get("latency_ms_p99")),
@@ -212,13 +210,7 @@ def markdown(rows: list[Row], charts: Sequence[str], source: str) -> str:
             ["encoder", "device", "precision", "attention", "backend", "input", "status", "max abs err", "rel L2", "AbsRel", "δ1"],
             [
                 [
-                    r.encoder,
-                    r.device,
-                    r.precision,
-                    r.attention,
-                    r.backend,
-                    r.workload,
-                    r.status,
+                    *r.identity(),
                     _sci(r.metrics.get("equiv_max_abs_err")),
                     _sci(r.metrics.get("equiv_rel_l2")),
                     _sci(r.metrics.get("equiv_absrel")),

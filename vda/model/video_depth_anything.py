@@ -107,8 +107,6 @@ class VideoDepthAnything(nn.Module):
             if stream is not None:
                 stream.begin(features[0].device)
             depth = self.head(features, frames, patch_hw, stream)  # [B*T, 1, H, W]
-            if stream is not None:
-                stream.end()
         depth = F.relu(F.interpolate(depth.float(), size=(height, width), mode="bilinear", align_corners=True))
         depth = depth.squeeze(1).unflatten(0, (batch, frames))  # [B, T, H, W]
         if not torch.isfinite(depth).all():
@@ -116,9 +114,11 @@ class VideoDepthAnything(nn.Module):
                 hint = "(half-precision overflow); run with precision=fp32"
             else:
                 hint = "even in float32; the checkpoint or the input frames are broken (check model.checkpoint=)"
-            raise NonFiniteOutputError(
+            raise NonFiniteOutputError(  # a stream is not advanced: the same frame can be decoded again
                 f"the network produced NaN/inf depth in {precision.value} on {depth.device.type} {hint}"
             )
+        if stream is not None:
+            stream.end()
         return depth
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -81,6 +81,7 @@ class StreamEngine:
             self.step_s.append(self.stream.last_step_s)
             self.stats.frames += 1
             self.stats.encoded_frames += 1
+            self.stats.fp32_fallback_windows = self.stream.fp32_fallback_frames  # one frame is the stream's window
             yield depth.unsqueeze(0)
 
     def metrics(self) -> dict[str, float]:
