@@ -109,3 +109,19 @@ def test_signal_during_a_benchmark_records_the_job_as_killed(tmp_path):
     assert child.returncode == 143 and "Traceback" not in stderr, stderr
     (run,) = runs(tmp_path)
     assert run.info.status == "KILLED" and run.data.tags["status"] == "killed"
+
+
+def test_a_signal_stops_a_multirun_after_the_current_job_keeping_the_finished_ones(tmp_path, random_checkpoint):
+    short = write_video(tmp_path / "a_short.mp4", synthetic_frames(3, 48, 64))
+    long = synthetic_clip(tmp_path / "b_long.mp4", 400, 48, 64)
+    out = tmp_path / "out"
+    args = command(
+        "run_infer.py", tmp_path, "-m", f"input={short},{long}", f"output_dir={out}",
+        f"model.checkpoint={random_checkpoint}", "infer.input_size=28", "mlflow.enabled=false",
+    )
+    child = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: out.is_dir() and any(p.name.startswith(".b_long_depths.scratch") for p in out.iterdir()))
+    child.send_signal(signal.SIGTERM)
+    stdout, stderr = child.communicate(timeout=120)
+    assert child.returncode == 143 and "Traceback" not in stderr, stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a_short_depths.npz", "a_short_vis.mp4"]
