@@ -274,8 +274,10 @@ class VideoReader:
         """Every decodable frame, counted in :attr:`tally`.
 
         Decoding is frame-threaded for speed, but frame threading drops the good frames in flight around a
-        damaged packet; after the first one, the file is decoded again without it and the frames already
-        given are skipped (by presentation time, or by count where frames carry none).
+        damaged packet, and at the end of a file cut short (the flush fails with frames still in the threads:
+        how many depends on timing); after the first damaged packet, or after a cut-short end, the file is
+        decoded again without it and the frames already given are skipped (by presentation time, or by count
+        where frames carry none).
         """
         path = self.info.path
         self.tally = DecodeTally()
@@ -288,10 +290,10 @@ class VideoReader:
                     break
                 given, last_pts = given + 1, frame.pts
                 yield frame
-        if not self.tally.failed_packets:
+        if not (self.tally.failed_packets or self.tally.cut_short):
             return
         self.tally = DecodeTally()  # counts of the complete second pass
-        logger.debug("%s: damaged packet; decoding again without frame threads after frame %d", path, given)
+        logger.debug("%s: damaged or cut short; decoding again without frame threads after frame %d", path, given)
         with _open(path) as container:
             stream = container.streams.video[0]
             stream.thread_type = "SLICE"
