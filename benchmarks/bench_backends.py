@@ -15,7 +15,7 @@ cache), and the relative L2 distance of the depth to torch eager fp32's. Weights
 The same comparison at a tiny size runs under pytest-benchmark as ``test_backend_window[<backend>]``
 (group "backends window"; compile is left to ``__main__``: its first call takes minutes on a CPU).
 
-    python -m benchmarks.bench_backends                       # the table of notes/backends.md
+    python -m benchmarks.bench_backends                       # the table of the README, "Backends"
     python -m benchmarks.bench_backends --backends torch,openvino --precisions fp32 --repeats 5
 """
 

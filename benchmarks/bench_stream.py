@@ -17,7 +17,7 @@ Weights are seeded random (speed does not depend on weight values; the depth gap
 shows the harness works, the published figure is ScanNet δ1 0.926 offline -> 0.836 stream).
 
     python -m benchmarks.bench_stream                    # 320x240, 66 frames, input 140, vits, cpu
-    python -m benchmarks.bench_stream --threads 1        # on a shared CPU (see notes/stream.md)
+    python -m benchmarks.bench_stream --threads 1        # on a shared CPU (README, "Stream mode")
     python -m benchmarks.bench_stream --device cuda --input-size 518 --width 1280 --height 720
 
 The pytest-benchmark cases ``test_stream_steps[cached|direct]`` time a short stream at ``--bench-size``

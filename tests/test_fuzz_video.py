@@ -3,7 +3,7 @@
 Each case must end cleanly: RGB frames of the probed size for what decoded, or one :class:`VideoError`;
 never another exception, a hang or a crash of the interpreter. Cases run in worker processes (this file
 run as a script), each under an alarm, so a hang or a crash is caught and named; a sample also goes
-through the whole offline engine with a tiny seeded model. Results: notes/reliability.md.
+through the whole offline engine with a tiny seeded model. Results: README, "When something goes wrong".
 """
 
 from __future__ import annotations
