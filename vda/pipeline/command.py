@@ -166,7 +166,7 @@ def run_inference(cfg: InferConfig) -> InferResult:
         check_existing(output_dir, [names[name] for name in enabled_formats(cfg.output)], cfg.output.overwrite)
         check_disk_space(output_dir, clip.estimated_frames, clip.height, clip.width, cfg.output.npz)
         runtime = check_runtime(cfg)
-        if cfg.mode.name != "offline" and cfg.backend.name != "torch":
+        if mode.frame_by_frame and cfg.backend.name != "torch":
             raise BackendUnavailableError(
                 f"mode={cfg.mode.name} steps the network one frame at a time; backend={cfg.backend.name} runs whole "
                 "windows only: use backend=torch"

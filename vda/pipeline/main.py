@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from vda.pipeline.command import run_inference
 from vda.pipeline.config import InferConfig
 from vda.pipeline.dataset import is_dataset, run_dataset
+from vda.pipeline.modes import MODES
 
 
 @dataclass
@@ -17,7 +18,7 @@ class Outcome:
 
 def infer(cfg: InferConfig) -> Outcome:
     """Run the inference command for typed settings (``vda.config.to_object`` of the Hydra config)."""
-    if cfg.mode.name == "offline" and is_dataset(cfg.input):
+    if MODES.get(cfg.mode.name).datasets and is_dataset(cfg.input):
         summary = run_dataset(cfg)
         return Outcome([summary.line()], 1 if summary.failed else 0)
     result = run_inference(cfg)

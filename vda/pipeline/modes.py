@@ -101,6 +101,10 @@ class Mode:
     open: Callable[[str, Any], tuple[Clip, Iterable[np.ndarray], Callable[[], None]]]
     # (model, the config's infer settings, the mode config, stage times) -> engine
     engine: Callable[[torch.nn.Module, Any, Any, StageTimes], Any]
+    # Steps the network one frame at a time with its temporal state: the torch backend only (graphs run windows).
+    frame_by_frame: bool = False
+    # A folder (or @list) input is a dataset of videos; otherwise the mode reads a folder itself (images).
+    datasets: bool = True
 
 
 def _open_offline(spec: str, cfg: Any) -> tuple[Clip, Iterable[np.ndarray], Callable[[], None]]:
@@ -140,6 +144,8 @@ def _stream_engine(model: torch.nn.Module, settings: Any, mode: Any, times: Stag
 
 MODES: Registry[Mode] = Registry("mode")
 MODES.register("offline", Mode(OfflineModeConfig, _open_offline, _offline_engine), help="windowed offline algorithm")
-MODES.register("stream", Mode(StreamModeConfig, _open_stream, _stream_engine), help="frame in, depth out")
+MODES.register(
+    "stream", Mode(StreamModeConfig, _open_stream, _stream_engine, frame_by_frame=True, datasets=False), help="frame in, depth out"
+)
 
 __all__ = ["MODES", "Clip", "Mode", "ModeConfig", "OfflineModeConfig", "StreamEngine", "StreamModeConfig", "stem_of"]
