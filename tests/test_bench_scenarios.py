@@ -235,6 +235,17 @@ def test_every_backend_is_a_recorded_forward_job(bench, backend, tmp_path, monke
 
 
 def test_a_backend_that_cannot_run_the_choice_is_recorded_unavailable(bench):
-    outcome, client = bench("scenario=forward", "backend=onnxruntime", "precision=bf16", *FAST_TIMING)
+    outcome, client = bench("scenario=forward", "backend=onnxruntime", "precision=bf16", "scenario.height=28", "scenario.width=28")
     assert outcome.result.status is Status.unavailable
     assert "precision=bf16 is unavailable" in outcome.result.reason
+    outcome, client = bench("scenario=forward", "backend=openvino", *FAST_TIMING)  # 2 frames: not a whole window
+    assert outcome.result.status is Status.unavailable
+    assert "runs whole windows of 32 frames; scenario.frames=2" in outcome.result.reason
+
+
+def test_a_whole_window_backend_defaults_to_a_whole_window(bench, tmp_path, monkeypatch):
+    monkeypatch.setenv("VDA_CACHE_DIR", str(tmp_path / "cache"))
+    outcome, client = bench("scenario=forward", "backend=openvino", "scenario.height=28", "scenario.width=28",
+                            "scenario.warmup=0", "scenario.min_runs=1", "scenario.min_time_s=0")
+    assert outcome.result.status is Status.ok, outcome.result.reason
+    assert client.get_run(outcome.run_id).data.params["scenario.frames"] == "32"

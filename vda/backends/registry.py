@@ -40,6 +40,8 @@ class Backend:
 
     factory: Callable[..., Runner]
     options: dict[str, str] = field(default_factory=dict)
+    # The head runs whole 32-frame windows only (exported graphs): a model call takes exactly that many frames.
+    whole_windows: bool = False
 
 
 BACKENDS: Registry[Backend] = Registry("backend")
@@ -52,9 +54,10 @@ def register_backend(
     options: Optional[dict[str, str]] = None,
     help: str = "",
     replace: bool = False,
+    whole_windows: bool = False,
 ) -> Backend:
     """Add a runtime: ``factory(model, **options) -> runner``; ``available(device)`` says why it cannot run."""
-    return BACKENDS.register(name, Backend(factory, dict(options or {})), available, help, replace)
+    return BACKENDS.register(name, Backend(factory, dict(options or {}), whole_windows), available, help, replace)
 
 
 def get_backend(name: str) -> Backend:
@@ -194,6 +197,7 @@ register_backend(
     _onnxruntime_available,
     {"providers": "ONNX Runtime execution providers in order (default: CUDA on cuda, CoreML on macOS, CPU)"},
     help="ONNX Runtime on the exported float32 graphs (fp32 only)",
+    whole_windows=True,
 )
 register_backend(
     "openvino",
@@ -201,6 +205,7 @@ register_backend(
     _openvino_available,
     {"device": f"OpenVINO device: {', '.join(OPENVINO_DEVICES)} (default: CPU)"},
     help="OpenVINO on the exported graphs; precision fp32/bf16/fp16 -> inference precision hint f32/bf16/f16",
+    whole_windows=True,
 )
 
 __all__ = ["BACKENDS", "Backend", "backend_status", "create", "default_providers", "get_backend", "register_backend"]

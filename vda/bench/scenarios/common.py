@@ -9,19 +9,30 @@ import numpy as np
 import torch
 
 from vda.attention import check_attention
+from vda.errors import BackendUnavailableError
 from vda import backends
 from vda.factory import Runtime, check_backend, create_model
 from vda.model import VideoDepthAnything
 from vda.pipeline.command import resolve_path
+from vda.pipeline.windows import WINDOW
 from vda.runtime.device import facts
 from vda.runtime.precision import Precision
 from vda.video.reader import VideoInfo, VideoReader, probe
 from vda.video.synthetic import synthetic_clip
 
 
-def window_shape(scenario: Any, device: torch.device) -> tuple[int, int, int, int]:
-    """``[batch, frames, height, width]`` from the scenario config, nulls filled with the device's default."""
+def window_shape(cfg: Any, device: torch.device) -> tuple[int, int, int, int]:
+    """``[batch, frames, height, width]`` from the scenario config, nulls filled with the device's default (a
+    whole 32-frame window on a backend that runs only those, which refuses any other count up front)."""
+    scenario = cfg.scenario
     frames, height, width = facts(device).bench_window
+    if backends.get_backend(cfg.backend.name).whole_windows:
+        if scenario.frames not in (None, WINDOW):
+            raise BackendUnavailableError(
+                f"backend={cfg.backend.name} runs whole windows of {WINDOW} frames; scenario.frames={scenario.frames}: "
+                f"use scenario.frames={WINDOW} or null"
+            )
+        frames = WINDOW
     return (
         int(scenario.batch),
         int(scenario.frames or frames),

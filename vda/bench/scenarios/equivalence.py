@@ -51,7 +51,7 @@ def _against_reference(
 
 def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     scenario = cfg.scenario
-    shape = window_shape(scenario, device)
+    shape = window_shape(cfg, device)
     x = random_window(shape, int(scenario.input_seed), device)
     with torch.inference_mode(), MemoryTracker(device) as memory:
         reference_model = build_network(cfg, device, REFERENCE[1], attention=REFERENCE[0])

@@ -30,7 +30,7 @@ class ForwardScenarioConfig(WindowScenarioConfig):
 
 def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     scenario = cfg.scenario
-    shape = window_shape(scenario, device)
+    shape = window_shape(cfg, device)
     x = random_window(shape, int(scenario.input_seed), device)
     tracker = LatencyTracker(
         device=device,
