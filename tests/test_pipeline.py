@@ -350,6 +350,7 @@ def test_failure_mid_run_leaves_no_output(tmp_path, random_checkpoint, monkeypat
         (["input=x.mp4", "infer.input_size=10"], "infer.input_size=10"),
         (["input=x.mp4", "infer.target_fps=0"], "infer.target_fps=0"),
         (["input=x.mp4", "output.npz=false", "output.vis=false"], "every output is switched off"),
+        (["input=x.mp4", "output.preset=fastest"], "unknown libx264 preset output.preset='fastest'"),
     ],
 )
 def test_config_errors_are_caught_before_any_work(overrides, message):

@@ -30,6 +30,7 @@ from vda.pipeline.modes import MODES, Clip, Mode
 from vda.runtime.signals import Interrupted, stop_on_signals
 from vda.tracking import launch_dir
 from vda.video.sources import parse_live
+from vda.video.writer import check_preset
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ def check_config(cfg: InferConfig) -> None:
         raise ConfigError(f"every output is switched off (output.{switches}=false); enable at least one")
     if cfg.infer.target_fps == 0:
         raise ConfigError("infer.target_fps=0 is not a frame rate; use -1 (keep the source rate) or a positive value")
+    check_preset(cfg.output.preset)
 
 
 def configure_mlflow(cfg: InferConfig) -> None:

@@ -42,7 +42,7 @@ from vda.pipeline.command import (
 )
 from vda.pipeline.config import InferConfig
 from vda.pipeline.formats import enabled_formats, output_names
-from vda.pipeline.outputs import check_disk_space, check_output_dir
+from vda.pipeline.outputs import check_disk_space, check_output_dir, scratch_prefix, staged_prefix
 from vda.pipeline.video import InferResult, process_video
 from vda.video.reader import probe
 
@@ -192,9 +192,8 @@ def remove_stale(directory: Path, stems: Iterable[str]) -> None:
         return
     prefixes = []
     for stem in stems:
-        names = output_names(stem).values()
-        prefixes += [f".{name[: len(name) - len(Path(name).suffix)]}.partial-" for name in names]  # as Staging
-        prefixes.append(f".{stem}_depths.scratch-")
+        prefixes += [staged_prefix(name) for name in output_names(stem).values()]
+        prefixes.append(scratch_prefix(stem))
     prefixes = tuple(prefixes)
     for path in directory.iterdir():
         if path.name.startswith(prefixes):

@@ -76,6 +76,20 @@ def check_disk_space(directory: Path, frames: int | None, height: int, width: in
         )
 
 
+def staged_prefix(name: str) -> str:
+    """Start of the hidden temporary name of output ``name`` (a pid and the suffix follow)."""
+    return f".{name[: len(name) - len(Path(name).suffix)]}.partial-"
+
+
+def scratch_prefix(stem: str) -> str:
+    """Start of the hidden scratch file of the depth of input ``stem`` (a pid and ``.f32`` follow)."""
+    return f".{stem}_depths.scratch-"
+
+
+def scratch_path(directory: Path, stem: str) -> Path:
+    return directory / f"{scratch_prefix(stem)}{os.getpid()}.f32"
+
+
 class Staging:
     """Temporary names for outputs, renamed together on success, removed together on failure."""
 
@@ -86,8 +100,7 @@ class Staging:
     def path(self, name: str) -> Path:
         """Temporary path for the output ``name`` (hidden, same suffix, same directory)."""
         final = self.directory / name
-        suffix = Path(name).suffix
-        tmp = self.directory / f".{name[: len(name) - len(suffix)]}.partial-{os.getpid()}{suffix}"
+        tmp = self.directory / f"{staged_prefix(name)}{os.getpid()}{Path(name).suffix}"
         self._pending.append((tmp, final))
         return tmp
 
@@ -277,6 +290,9 @@ __all__ = [
     "Staging",
     "check_existing",
     "check_output_dir",
+    "scratch_path",
+    "scratch_prefix",
+    "staged_prefix",
     "write_errors",
     "write_png16",
     "write_preview",

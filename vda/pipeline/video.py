@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from tqdm import tqdm
 
 from vda.pipeline.engine import EngineStats, WindowedDepth
 from vda.pipeline.formats import OUTPUTS, OutputContext, OutputWriter, enabled_formats, finish_outputs
-from vda.pipeline.outputs import DepthStore, Staging, write_errors
+from vda.pipeline.outputs import DepthStore, Staging, scratch_path, write_errors
 from vda.pipeline.threads import BackgroundWriter, Prefetcher
 from vda.pipeline.transfer import HostCopy, PendingCopy
 from vda.pipeline.windows import WINDOW
@@ -105,7 +104,7 @@ def process_video(
     times = StageTimes(device=model.device)  # the model's thread
     decode_times, store_times, src_times = StageTimes(), StageTimes(), StageTimes()  # one per I/O thread
     staging = Staging(output_dir)
-    scratch = output_dir / f".{info.stem}_depths.scratch-{os.getpid()}.f32"
+    scratch = scratch_path(output_dir, info.stem)
     engine = engine(times) if engine is not None else WindowedDepth(model, settings.input_size, settings.feature_cache, times)
     context = OutputContext(info, output, model.metric)
     host_copy = HostCopy(model.device)

@@ -35,6 +35,12 @@ X264_PRESETS = (
 DEFAULT_PRESET = "veryfast"  # ~2x the frames/s of libx264's own default (medium) at the same CRF
 
 
+def check_preset(preset: str) -> None:
+    """Refuse a libx264 preset that does not exist, in one line naming the valid ones."""
+    if preset not in X264_PRESETS:
+        raise ConfigError(f"unknown libx264 preset output.preset={preset!r}; choose one of {', '.join(X264_PRESETS)}")
+
+
 def pick_encoder(preferred: str = H264_ENCODER) -> str:
     """``preferred`` when this FFmpeg build has it, otherwise the first available fallback (with a warning)."""
     for name in (preferred, *FALLBACK_ENCODERS):
@@ -147,8 +153,7 @@ class VideoWriter:
         self.path = Path(path)
         self.width, self.height = width, height
         self.count = 0
-        if preset not in X264_PRESETS:
-            raise ConfigError(f"unknown libx264 preset {preset!r}; choose one of {', '.join(X264_PRESETS)}")
+        check_preset(preset)
         codec = pick_encoder()
         try:
             self._container = av.open(str(self.path), mode="w", format="mp4")
@@ -218,6 +223,7 @@ __all__ = [
     "X264_PRESETS",
     "Colorizer",
     "VideoWriter",
+    "check_preset",
     "colorize",
     "encode_png16",
     "gray_lut",
