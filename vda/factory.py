@@ -16,7 +16,7 @@ import torch
 from vda import backends
 from vda.attention import check_attention
 from vda.errors import BackendUnavailableError
-from vda.model import ENCODERS, VideoDepthAnything
+from vda.model import VideoDepthAnything
 from vda.runtime.device import resolve_device
 from vda.runtime.precision import Precision, resolve_precision
 from vda.weights import load_checkpoint
@@ -57,7 +57,6 @@ def create_model(
     ``checkpoint``: None keeps the fresh initialisation; "auto" downloads the official file; "random" loads
     seeded random weights; anything else is a path to a ``.pth`` state dict.
     """
-    ENCODERS.get(encoder)
     model = VideoDepthAnything(encoder, metric, runtime.attention, runtime.sdpa_kernel, runtime.precision)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, seed)
@@ -84,7 +83,6 @@ def build_model(
     runtime (``compile``, ``onnxruntime``, ``openvino``, see :mod:`vda.backends`) returns a runner of it with
     the same ``encode``/``decode``/``__call__`` interface, configured by ``backend_options``.
     """
-    ENCODERS.get(encoder)
     runtime = resolve_runtime(device, precision, attention, sdpa_kernel)
     check_backend(backend, runtime.device)
     model = create_model(runtime, encoder, metric, checkpoint, seed)

@@ -16,17 +16,17 @@ from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
+from omegaconf import MISSING
 
-from vda.errors import BackendUnavailableError, ConfigError
 from vda import backends
+from vda.errors import BackendUnavailableError, ConfigError
 from vda.factory import Runtime, check_backend, create_model, resolve_runtime
 from vda.pipeline.config import InferConfig
 from vda.pipeline.formats import OUTPUTS, enabled_formats, output_names
 from vda.pipeline.outputs import check_disk_space, check_existing, check_output_dir
 from vda.pipeline.preprocess import PATCH
-from vda.pipeline.video import InferResult, process_video
 from vda.pipeline.modes import MODES, Clip, Mode
+from vda.pipeline.video import InferResult, process_video
 from vda.runtime.signals import Interrupted, stop_on_signals
 from vda.tracking import launch_dir
 from vda.video.sources import parse_live
@@ -43,7 +43,7 @@ def resolve_path(value: Any) -> Path:
 
 def check_config(cfg: InferConfig) -> None:
     """Values the schema cannot check by type alone."""
-    if OmegaConf.is_missing(OmegaConf.structured(cfg), "input"):
+    if cfg.input in (MISSING, ""):
         raise ConfigError("no input video given; run e.g. python run_infer.py input=video.mp4")
     if cfg.infer.max_len == 0 or cfg.infer.max_len < -1:
         raise ConfigError(
