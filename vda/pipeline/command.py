@@ -19,13 +19,13 @@ import torch
 from omegaconf import MISSING
 
 from vda import backends
-from vda.errors import BackendUnavailableError, ConfigError
+from vda.errors import ConfigError
 from vda.factory import Runtime, check_backend, create_model, resolve_runtime
 from vda.pipeline.config import InferConfig
 from vda.pipeline.formats import OUTPUTS, enabled_formats, output_names
 from vda.pipeline.outputs import check_disk_space, check_existing, check_output_dir
 from vda.pipeline.preprocess import PATCH
-from vda.pipeline.modes import MODES, Clip, Mode
+from vda.pipeline.modes import MODES, Clip, Mode, check_backend_for
 from vda.pipeline.video import InferResult, process_video
 from vda.runtime.signals import Interrupted, stop_on_signals
 from vda.tracking import launch_dir
@@ -168,11 +168,7 @@ def run_inference(cfg: InferConfig) -> InferResult:
         check_existing(output_dir, [names[name] for name in enabled_formats(cfg.output)], cfg.output.overwrite)
         check_disk_space(output_dir, clip.estimated_frames, clip.height, clip.width, cfg.output.npz)
         runtime = check_runtime(cfg)
-        if mode.frame_by_frame and cfg.backend.name != "torch":
-            raise BackendUnavailableError(
-                f"mode={cfg.mode.name} steps the network one frame at a time; backend={cfg.backend.name} runs whole "
-                "windows only: use backend=torch"
-            )
+        check_backend_for(cfg.mode.name, cfg.backend.name)
         if not cfg.mlflow.enabled:
             return _infer(cfg, runtime, clip, frames, mode, output_dir)
         from vda.bench.sweep import sweep_parent_run_id

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import numpy as np
 import torch
 
+from vda.errors import BackendUnavailableError
 from vda.pipeline.engine import EngineStats, WindowedDepth
 from vda.registry import Registry
 from vda.runtime.timing import LatencyStats, StageTimes
@@ -142,10 +143,19 @@ def _stream_engine(model: torch.nn.Module, settings: Any, mode: Any, times: Stag
     return StreamEngine(model, settings.input_size, mode.cached_projections, times)
 
 
+def check_backend_for(mode: str, backend: str) -> None:
+    """Refuse, in one line, a backend that cannot run ``mode`` (a frame-by-frame mode needs the torch network)."""
+    if MODES.get(mode).frame_by_frame and backend != "torch":
+        raise BackendUnavailableError(
+            f"mode={mode} steps the network one frame at a time; backend={backend} runs whole windows only: "
+            "use backend=torch"
+        )
+
+
 MODES: Registry[Mode] = Registry("mode")
 MODES.register("offline", Mode(OfflineModeConfig, _open_offline, _offline_engine), help="windowed offline algorithm")
 MODES.register(
     "stream", Mode(StreamModeConfig, _open_stream, _stream_engine, frame_by_frame=True, datasets=False), help="frame in, depth out"
 )
 
-__all__ = ["MODES", "Clip", "Mode", "ModeConfig", "OfflineModeConfig", "StreamEngine", "StreamModeConfig", "stem_of"]
+__all__ = ["MODES", "check_backend_for", "Clip", "Mode", "ModeConfig", "OfflineModeConfig", "StreamEngine", "StreamModeConfig", "stem_of"]

@@ -75,14 +75,16 @@ def build_for(cfg: Any, device: torch.device, precision: Precision, attention: O
     return on_backend(cfg, build_network(cfg, device, precision, attention))
 
 
-def clip_frames(scenario: Any, workdir: Path) -> tuple[list[np.ndarray], VideoInfo]:
-    """The decoded frames of ``scenario.input`` or of a generated clip (``clip_frames`` at ``clip_height`` x
-    ``clip_width``, written into ``workdir``), after ``max_res``."""
+def clip_path(scenario: Any, workdir: Path) -> Path:
+    """``scenario.input``, or a generated clip (``clip_frames`` at ``clip_height`` x ``clip_width``) in ``workdir``."""
     if scenario.input:
-        path = resolve_path(scenario.input)
-    else:
-        path = synthetic_clip(
-            workdir / "clip.mp4", scenario.clip_frames, scenario.clip_height, scenario.clip_width, scenario.clip_fps
-        )
-    info = probe(path, max_res=scenario.max_res)
+        return resolve_path(scenario.input)
+    return synthetic_clip(
+        workdir / "clip.mp4", scenario.clip_frames, scenario.clip_height, scenario.clip_width, scenario.clip_fps
+    )
+
+
+def clip_frames(scenario: Any, workdir: Path) -> tuple[list[np.ndarray], VideoInfo]:
+    """The decoded frames of :func:`clip_path`'s video, after ``max_res``."""
+    info = probe(clip_path(scenario, workdir), max_res=scenario.max_res)
     return list(VideoReader(info)), info

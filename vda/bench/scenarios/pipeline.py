@@ -17,9 +17,8 @@ import torch
 
 from vda.bench.result import JobResult
 from vda.bench.scenarios.base import SCENARIOS, ClipScenarioConfig, Scenario
-from vda.bench.scenarios.common import build_for
+from vda.bench.scenarios.common import build_for, clip_path
 from vda.errors import ConfigError
-from vda.pipeline.command import resolve_path
 from vda.pipeline.config import InferSettings
 from vda.pipeline.formats import OutputConfig
 from vda.pipeline.stub import StubModel
@@ -29,7 +28,6 @@ from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
 from vda.runtime.timing import STAGES, time_first_call
 from vda.video import probe
-from vda.video.synthetic import synthetic_clip
 
 @dataclass
 class PipelineScenarioConfig(ClipScenarioConfig):
@@ -56,17 +54,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     input_size = int(scenario.input_size or facts(device).bench_input_size)
     workdir = Path(tempfile.mkdtemp(prefix="vda-bench-pipeline-"))
     try:
-        if scenario.input:
-            path = resolve_path(scenario.input)
-        else:
-            path = synthetic_clip(
-                workdir / "clip.mp4",
-                int(scenario.clip_frames),
-                int(scenario.clip_height),
-                int(scenario.clip_width),
-                int(scenario.clip_fps),
-            )
-        info = probe(path, max_res=scenario.max_res, target_fps=scenario.target_fps, max_len=scenario.max_len)
+        info = probe(clip_path(scenario, workdir), max_res=scenario.max_res, target_fps=scenario.target_fps, max_len=scenario.max_len)
         settings = InferSettings(input_size=input_size, feature_cache=scenario.feature_cache)
         output = OutputConfig(npz=scenario.npz, vis=scenario.vis, progress=False)
 

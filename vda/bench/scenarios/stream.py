@@ -17,8 +17,9 @@ from vda.bench.equivalence import compare
 from vda.bench.result import JobResult
 from vda.bench.scenarios.base import SCENARIOS, ClipScenarioConfig, Scenario
 from vda.bench.scenarios.common import build_for, clip_frames
-from vda.errors import BackendUnavailableError, ConfigError
+from vda.errors import ConfigError
 from vda.pipeline.engine import WindowedDepth
+from vda.pipeline.modes import check_backend_for
 from vda.runtime.device import facts
 from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
@@ -39,8 +40,7 @@ class StreamScenarioConfig(ClipScenarioConfig):
 
 def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     scenario = cfg.scenario
-    if cfg.backend.name != "torch":
-        raise BackendUnavailableError(f"scenario=stream steps one frame at a time; backend={cfg.backend.name} runs whole windows only")
+    check_backend_for("stream", cfg.backend.name)
     if scenario.clip_frames <= scenario.warmup + 1 and not scenario.input:
         raise ConfigError(f"scenario.clip_frames={scenario.clip_frames} leaves no timed frame after warmup={scenario.warmup}")
     input_size = int(scenario.input_size or facts(device).bench_input_size)
