@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import vda.export
-from conftest import synthetic_frames
+from conftest import GRAPH_INPUT_HW, synthetic_frames
 from vda import backends
 from vda.backends.cache import MANIFEST, cached_build
 from vda.backends.graphs import EncoderGraph
@@ -18,22 +18,13 @@ from vda.errors import BackendUnavailableError, ConfigError, InputShapeError
 from vda.model import VideoDepthAnything
 from vda.pipeline import WindowedDepth
 
-INPUT_HW = (28, 42)  # a 2x3 patch grid
+INPUT_HW = GRAPH_INPUT_HW  # a 2x3 patch grid: the exports of the session's graph cache (conftest)
 GRAPH_BACKENDS = ("onnxruntime", "openvino")
 TOLERANCE = 1e-5  # relative L2 against eager torch, float32
 
 
 def rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
-
-
-@pytest.fixture(scope="session", autouse=True)
-def graph_cache(tmp_path_factory):
-    """One graph cache for the whole session (exports are the slow part), never the user's."""
-    with pytest.MonkeyPatch.context() as mp:
-        root = tmp_path_factory.mktemp("vda-cache")
-        mp.setenv("VDA_CACHE_DIR", str(root))
-        yield root
 
 
 @pytest.fixture(scope="module")

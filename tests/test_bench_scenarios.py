@@ -223,11 +223,16 @@ def test_pipeline_with_the_stub_model_measures_the_io_ceiling(bench):
     assert {f"stage_s_{stage}" for stage in ("decode", "write")} <= set(run.data.metrics)
 
 
+# the network input and weights of the session's graph cache (conftest.graph_cache): one export for every graph test
+SHARED_GRAPH = ["scenario.height=28", "scenario.width=42"]
+
+
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime", "openvino"])
-def test_every_backend_is_a_recorded_forward_job(bench, backend, tmp_path, monkeypatch):
-    monkeypatch.setenv("VDA_CACHE_DIR", str(tmp_path / "cache"))
-    window = ["scenario.frames=32", "scenario.height=28", "scenario.width=28", "scenario.warmup=0", "scenario.min_runs=2"]
-    outcome, client = bench("scenario=forward", f"backend={backend}", *window, "scenario.min_time_s=0")
+def test_every_backend_is_a_recorded_forward_job(bench, backend, random_checkpoint):
+    window = ["scenario.frames=32", *SHARED_GRAPH, "scenario.warmup=0", "scenario.min_runs=2"]
+    outcome, client = bench(
+        "scenario=forward", f"backend={backend}", f"model.checkpoint={random_checkpoint}", *window, "scenario.min_time_s=0"
+    )
     assert outcome.result.status is Status.ok, outcome.result.reason
     run = client.get_run(outcome.run_id)
     assert run.data.params["backend.name"] == backend and "first_call_s" in run.data.metrics
@@ -243,9 +248,8 @@ def test_a_backend_that_cannot_run_the_choice_is_recorded_unavailable(bench):
     assert "runs whole windows of 32 frames; scenario.frames=2" in outcome.result.reason
 
 
-def test_a_whole_window_backend_defaults_to_a_whole_window(bench, tmp_path, monkeypatch):
-    monkeypatch.setenv("VDA_CACHE_DIR", str(tmp_path / "cache"))
-    outcome, client = bench("scenario=forward", "backend=openvino", "scenario.height=28", "scenario.width=28",
+def test_a_whole_window_backend_defaults_to_a_whole_window(bench, random_checkpoint):
+    outcome, client = bench("scenario=forward", "backend=openvino", f"model.checkpoint={random_checkpoint}", *SHARED_GRAPH,
                             "scenario.warmup=0", "scenario.min_runs=1", "scenario.min_time_s=0")
     assert outcome.result.status is Status.ok, outcome.result.reason
     assert client.get_run(outcome.run_id).data.params["scenario.frames"] == "32"
