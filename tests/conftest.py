@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -19,12 +20,23 @@ from typing import Callable
 import av
 import numpy as np
 import pytest
+import torch
 
 from vda import build_model
 from vda.video.synthetic import synthetic_frames, write_video
 from vda.weights import random_state_dict, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, each worker gets its share of the cores for torch (and for the processes it starts):
+    two workers with two threads each on two cores would wait on each other's spinning threads."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if workers:
+        threads = max(1, (os.cpu_count() or 1) // int(workers))
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 def decode_all(path: Path) -> np.ndarray:

@@ -16,6 +16,7 @@ from vda.bench.equivalence import rel_l2
 from vda.video.synthetic import synthetic_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.xdist_group("graphs")  # on the worker that holds the session's graph export (test_backends)
 
 
 def overrides(tmp_path: Path, video: Path, out: str, checkpoint: Path, *extra: str) -> list[str]:

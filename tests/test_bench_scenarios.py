@@ -227,6 +227,7 @@ def test_pipeline_with_the_stub_model_measures_the_io_ceiling(bench):
 SHARED_GRAPH = ["scenario.height=28", "scenario.width=42"]
 
 
+@pytest.mark.xdist_group("graphs")
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime", "openvino"])
 def test_every_backend_is_a_recorded_forward_job(bench, backend, random_checkpoint):
     window = ["scenario.frames=32", *SHARED_GRAPH, "scenario.warmup=0", "scenario.min_runs=2"]
@@ -248,6 +249,7 @@ def test_a_backend_that_cannot_run_the_choice_is_recorded_unavailable(bench):
     assert "runs whole windows of 32 frames; scenario.frames=2" in outcome.result.reason
 
 
+@pytest.mark.xdist_group("graphs")
 def test_a_whole_window_backend_defaults_to_a_whole_window(bench, random_checkpoint):
     outcome, client = bench("scenario=forward", "backend=openvino", f"model.checkpoint={random_checkpoint}", *SHARED_GRAPH,
                             "scenario.warmup=0", "scenario.min_runs=1", "scenario.min_time_s=0")
