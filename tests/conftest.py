@@ -116,8 +116,8 @@ def graph_cache(tmp_path_factory):
 
 # ---------------------------------------------------------------- MLflow
 @pytest.fixture(scope="session")
-def _empty_mlflow_db(tmp_path_factory) -> Path:
-    """A sqlite MLflow store with its schema created (seconds on a busy machine), copied by ``mlflow_uri``."""
+def empty_mlflow_db(tmp_path_factory) -> Path:
+    """A sqlite MLflow store with its schema created (seconds on a busy machine): copy it, never write to it."""
     from mlflow.tracking import MlflowClient
 
     path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
@@ -126,9 +126,9 @@ def _empty_mlflow_db(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def mlflow_uri(tmp_path, _empty_mlflow_db) -> str:
+def mlflow_uri(tmp_path, empty_mlflow_db) -> str:
     """This test's own sqlite store, ``tmp_path / "mlflow.db"``, ready to use (a copy of an initialised one)."""
-    shutil.copy(_empty_mlflow_db, tmp_path / "mlflow.db")
+    shutil.copy(empty_mlflow_db, tmp_path / "mlflow.db")
     return f"sqlite:///{tmp_path / 'mlflow.db'}"
 
 

@@ -1,5 +1,6 @@
 """Each scenario logs the dashboard metrics to a temporary MLflow store; failures are recorded, not raised."""
 
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -33,9 +34,11 @@ ENV_TAGS = {"device", "device_name", "cpu", "torch", "cuda", "xformers", "python
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """One temporary sqlite store for the module (creating its schema takes seconds)."""
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+def store(tmp_path_factory, empty_mlflow_db):
+    """One temporary sqlite store for the module (a copy of the session's initialised one)."""
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    shutil.copy(empty_mlflow_db, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def wait_for(predicate, timeout_s: float = 240.0) -> None:
 
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_during_inference_cleans_up(tmp_path, random_checkpoint, signum, status):
+def test_signal_during_inference_cleans_up(tmp_path, mlflow_uri, random_checkpoint, signum, status):
     video = synthetic_clip(tmp_path / "long.mp4", 400, 48, 64)
     out = tmp_path / "out"
     args = command(
@@ -95,7 +95,7 @@ def test_a_failed_inference_leaves_a_failed_mlflow_run(tmp_path, run_cli, mlflow
     assert run.data.tags["input"] == str(video)
 
 
-def test_signal_during_a_benchmark_records_the_job_as_killed(tmp_path):
+def test_signal_during_a_benchmark_records_the_job_as_killed(tmp_path, mlflow_uri):
     args = command("run_bench.py", tmp_path, "scenario.min_time_s=600", "scenario.frames=2", "scenario.height=28", "scenario.width=28")
     child = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     hydra = tmp_path / "hydra"

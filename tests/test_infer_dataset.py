@@ -208,7 +208,7 @@ def test_two_workers_write_the_same_bytes_as_one(tmp_path, run_cli, folder, rand
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
 
 
-def test_submitit_jobs_per_shard_nest_under_one_parent_run(tmp_path, folder, random_checkpoint):
+def test_submitit_jobs_per_shard_nest_under_one_parent_run(tmp_path, mlflow_uri, folder, random_checkpoint):
     (folder / "b" / "broken.mp4").unlink()
     proc = run_script(
         tmp_path,
