@@ -5,7 +5,7 @@ runs every configuration once before repeat r+1; the best of the repeats is kept
 only ever add time):
 
 1. one 32-frame window through ``runner(x)`` at network input 140x252 (vits);
-2. the whole offline engine (:class:`vda.pipeline.WindowedDepth`, feature cache on) on a generated clip
+2. the whole offline engine (:class:`vda.depth.WindowedDepth`, feature cache on) on a generated clip
    (70 frames of 252x140, input_size 140);
 
 and reports seconds, speed-up against torch eager fp32 (time of torch fp32 / time of the configuration),
@@ -35,8 +35,8 @@ import torch
 from vda import backends
 from vda.errors import BackendUnavailableError
 from vda import build_model
-from vda.pipeline import WindowedDepth
-from vda.pipeline.preprocess import Preprocessor
+from vda.depth import WindowedDepth
+from vda.depth.preprocess import Preprocessor
 from vda.runtime.device import synchronize
 
 PYTEST_BACKENDS = ("torch", "onnxruntime", "openvino")

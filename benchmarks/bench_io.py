@@ -13,7 +13,7 @@ Per checkout:
 * ``write_s``: write seconds on the model's critical path (``default_src_s - depth_only_s``), and the same
   with every output (``all_write_s``, png16 too); ``stage_write_s`` is what the run itself reports;
 * ``colormap_ms``: preview colour mapping per 720p frame (``vda.video.writer.colorize``);
-* ``stub_fps_720p`` / ``stub_fps_1080p``: frames/s with :class:`vda.pipeline.stub.StubModel` (no network,
+* ``stub_fps_720p`` / ``stub_fps_1080p``: frames/s with :class:`vda.bench.no_model.StubModel` (no network,
   the I/O ceiling) and the default outputs;
 * ``rss_short_mb`` / ``rss_long_mb``: peak RSS of a stub run on a clip and on one 5x longer.
 
@@ -53,13 +53,13 @@ def process(model, info, out: Path, input_size: int, pipelined: bool = True, **o
     baseline checkout from before the structure change, its one OmegaConf config."""
     values = {"npz": False, "vis": False, "progress": False, **outputs}
     try:
-        from vda.pipeline.config import InferSettings
-        from vda.pipeline.formats import OutputConfig
-        from vda.pipeline.video import process_video
+        from vda.infer.config import InferSettings
+        from vda.outputs.formats import OutputConfig
+        from vda.depth.process import process_video
     except ImportError:
         from omegaconf import OmegaConf
 
-        from vda.pipeline.run import process_video
+        from vda.depth.run import process_video
 
         values = {"src": False, "png16": False, "grayscale": False, **values}
         cfg = OmegaConf.create({"infer": {"input_size": input_size, "feature_cache": True}, "output": values})
@@ -95,7 +95,7 @@ def timed_run(model, info, workdir: Path, input_size: int, **outputs):
 
 def depth_only(model, info, input_size: int) -> float:
     """Decode + model + host copy, nothing written."""
-    from vda.pipeline import WindowedDepth
+    from vda.depth import WindowedDepth
     from vda.runtime.device import synchronize
     from vda.video import VideoReader
 
@@ -309,7 +309,7 @@ def io_clip(tmp_path_factory, bench_settings) -> Path:
 @pytest.mark.benchmark(group="io")
 @pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "sequential"])
 def test_io_stub_run(benchmark, bench_settings, io_clip, tmp_path, pipelined):
-    from vda.pipeline.stub import StubModel
+    from vda.bench.no_model import StubModel
     from vda.video import probe
 
     info = probe(io_clip)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vda.factory import build_model
+from vda.runtime.device import resolve_device
+from vda.video import VideoReader, probe
+
 
 def clip_parser(description: str, frames: int, size: tuple[int, int], input_size: int, precision: str, repeats: int):
     """A parser with the options of a run over a clip: ``--video``, ``--frames``, ``--width``/``--height`` of the
@@ -42,10 +46,6 @@ def report_header(args, clip, frames: int, info, device) -> dict:
 
 def load_clip(args, clip):
     """``(device, model, info, frames)``: seeded random weights on ``args.device`` and the clip's decoded frames."""
-    from vda import build_model
-    from vda.runtime.device import resolve_device
-    from vda.video import VideoReader, probe
-
     device = resolve_device(args.device)
     model = build_model(args.encoder, device=device, precision=args.precision, checkpoint="random")
     info = probe(clip, max_res=args.max_res, max_len=args.frames)

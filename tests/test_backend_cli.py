@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vda.bench.equivalence import rel_l2
+from vda.bench.agreement import rel_l2
 from vda.video.synthetic import synthetic_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]

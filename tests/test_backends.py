@@ -9,14 +9,16 @@ import onnx
 import pytest
 import torch
 
-import vda.export
+import vda.backends.export
+import vda.backends.openvino
+import vda.infer.export
 from conftest import synthetic_frames
 from vda import backends
 from vda.backends.cache import MANIFEST, cached_build
 from vda.backends.graphs import EncoderGraph
 from vda.errors import BackendUnavailableError, ConfigError, InputShapeError
 from vda.model import VideoDepthAnything
-from vda.pipeline import WindowedDepth
+from vda.depth import WindowedDepth
 
 INPUT_HW = (28, 42)  # a 2x3 patch grid
 GRAPH_BACKENDS = ("onnxruntime", "openvino")
@@ -63,7 +65,7 @@ def test_positional_table_constant_gives_the_same_features(tiny_model):
 
 
 def test_export_writes_encoder_and_head_graphs(tiny_model):
-    files = vda.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
+    files = vda.backends.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
     encoder, head = onnx.load(str(files.encoder)), onnx.load(str(files.head))
     onnx.checker.check_model(encoder)
     onnx.checker.check_model(head)
@@ -96,15 +98,15 @@ def test_windowed_depth_through_a_backend_matches_torch(tiny_model, name):
 
 
 def test_second_build_reuses_the_cache(tiny_model, monkeypatch):
-    first = vda.export.cached_graphs(tiny_model, INPUT_HW, "openvino")
+    first = vda.backends.export.cached_graphs(tiny_model, INPUT_HW, "openvino")
     stamps = {p: p.stat().st_mtime_ns for p in first.folder.iterdir()}
 
     def no_export(*args, **kwargs):
         raise AssertionError("the cached graphs were exported again")
 
-    monkeypatch.setattr(vda.export, "export_onnx", no_export)
-    monkeypatch.setattr(vda.export, "convert_openvino", no_export)
-    second = vda.export.cached_graphs(tiny_model, INPUT_HW, "openvino")
+    monkeypatch.setattr(vda.backends.export, "export_onnx", no_export)
+    monkeypatch.setattr(vda.backends.openvino, "convert_openvino", no_export)
+    second = vda.backends.export.cached_graphs(tiny_model, INPUT_HW, "openvino")
     assert second == first
     assert {p: p.stat().st_mtime_ns for p in second.folder.iterdir()} == stamps
 
@@ -143,23 +145,23 @@ def test_corrupt_cache_entry_is_rebuilt(tmp_path, damage):
 
 
 def test_truncated_graph_file_in_the_cache_is_re_exported(tiny_model, tmp_path, monkeypatch):
-    built = vda.export.cached_graphs(tiny_model, INPUT_HW, "onnx")  # the session's entry
+    built = vda.backends.export.cached_graphs(tiny_model, INPUT_HW, "onnx")  # the session's entry
     shutil.copytree(built.folder, tmp_path / built.folder.name)
     monkeypatch.setenv("VDA_CACHE_DIR", str(tmp_path))
     exports: list[int] = []
-    real = vda.export.export_onnx
+    real = vda.backends.export.export_onnx
 
     def counted(*args):
         exports.append(1)
         real(*args)
 
-    monkeypatch.setattr(vda.export, "export_onnx", counted)
-    files = vda.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
+    monkeypatch.setattr(vda.backends.export, "export_onnx", counted)
+    files = vda.backends.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
     assert files.folder.parent == tmp_path and not exports  # the copied entry is valid as it is
     size = files.head.stat().st_size
     with open(files.head, "r+b") as f:
         f.truncate(size // 2)
-    again = vda.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
+    again = vda.backends.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
     assert len(exports) == 1 and again.head.stat().st_size == size
     onnx.checker.check_model(onnx.load(str(again.head)))
 
@@ -214,7 +216,7 @@ def test_bad_choices_are_refused(tiny_model, window):
 
 
 def test_register_backend_adds_a_runtime(tiny_model, monkeypatch):
-    def factory(model):
+    def factory(model, options):
         return backends.Runner(model)
 
     backends.register_backend("eager-copy", factory, lambda device: "not today")
@@ -229,7 +231,7 @@ def test_register_backend_adds_a_runtime(tiny_model, monkeypatch):
 
 def test_export_cli_refuses_a_bad_size_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        vda.export.main(["--input-size", "30x42", "--checkpoint", "random", "--out", str(tmp_path)])
+        vda.infer.export.main(["--input-size", "30x42", "--checkpoint", "random", "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and "multiple of 14" in err

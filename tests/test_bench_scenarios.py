@@ -8,9 +8,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
-from vda.bench.app import BenchJobFailed, check_single_run, run_job, summary
+from vda.bench.command import BenchJobFailed, check_single_run, run_job, summary
 from vda.bench.config import register_configs
-from vda.bench.recorder import KIND_TAG, PARENT_TAG, SAMPLES_METRIC
+from vda.bench.recorder import SAMPLES_METRIC
+from vda.tracking import KIND_TAG, PARENT_TAG
 from vda.bench.result import JobResult, Status, from_exception
 from vda.config import to_object
 
@@ -214,11 +215,11 @@ def test_stream_logs_per_frame_latency_and_the_gap_to_offline(bench):
     assert 0 <= metrics["stream_vs_offline_delta1"] <= 1 and metrics["stream_vs_offline_absrel"] >= 0
 
 
-def test_pipeline_with_the_stub_model_measures_the_io_ceiling(bench):
-    outcome, client = bench("scenario=pipeline", "scenario.stub_model=true", *SMALL_CLIP)
+def test_pipeline_with_the_no_model_measures_the_io_ceiling(bench):
+    outcome, client = bench("scenario=pipeline", "scenario.no_model=true", *SMALL_CLIP)
     assert outcome.result.status is Status.ok, outcome.result.reason
     run = client.get_run(outcome.run_id)
-    assert run.data.params["scenario.stub_model"] == "True"
+    assert run.data.params["scenario.no_model"] == "True"
     assert run.data.metrics["throughput_fps"] > 0 and run.data.metrics["pipeline_frames"] == 6
     assert {f"stage_s_{stage}" for stage in ("decode", "write")} <= set(run.data.metrics)
 

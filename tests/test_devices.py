@@ -14,7 +14,7 @@ from torch.overrides import TorchFunctionMode
 
 from vda import build_model
 from vda.attention import attention_problem, implementations
-from vda.bench.equivalence import compare
+from vda.bench.agreement import compare
 from vda.errors import DeviceUnavailableError
 from vda.runtime import device as device_mod
 from vda.runtime.precision import Precision, autocast, fp32_region, resolve_precision

@@ -21,10 +21,10 @@ from vda.bench.scenarios import SCENARIOS
 from vda.bench.scenarios.equivalence import EquivalenceScenarioConfig
 from vda.config import to_object
 from vda.model import ENCODERS
-from vda.pipeline import formats
-from vda.pipeline.config import InferSettings
-from vda.pipeline.config import register_configs as register_infer
-from vda.pipeline.video import process_video
+from vda.outputs import formats
+from vda.infer.config import InferSettings
+from vda.infer.config import register_configs as register_infer
+from vda.depth.process import process_video
 from vda.runtime.device import device_choices
 from vda.runtime.precision import Precision
 from vda.video import VideoReader, probe
@@ -130,7 +130,7 @@ def test_an_output_format_is_one_record(tmp_path, tiny_model, monkeypatch):
     for record in original:
         formats.OUTPUTS.register(record.name, record.value, help=record.help)
     formats.OUTPUTS.register("range", formats.OutputFormat("{stem}_range.json", RangeWriter), help="depth range")
-    monkeypatch.setattr("vda.pipeline.video.OUTPUTS", formats.OUTPUTS)
+    monkeypatch.setattr("vda.depth.process.OUTPUTS", formats.OUTPUTS)
     config = formats._output_config()
     assert {f.name for f in dataclasses.fields(config)} >= {"npz", "vis", "src", "png16", "range"}
     video = write_video(tmp_path / "fmt.mp4", synthetic_frames(5, 48, 64))
@@ -181,7 +181,7 @@ FIRST_IMPORTS = [
     "vda.attention",
     "vda.runtime.timing",
     "vda.config",
-    "vda.pipeline.command",
+    "vda.infer.single",
     "vda.bench.scenarios.pipeline",
 ]
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from vda.errors import InputShapeError
-from vda.pipeline.engine import WindowedDepth
+from vda.depth.engine import WindowedDepth
 from vda.video.reader import VideoReader, probe
 
 Video = Union[str, os.PathLike, np.ndarray, Iterable[np.ndarray]]

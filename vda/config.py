@@ -4,7 +4,7 @@ Each choice group (``encoder``, ``device``, ``precision``, ``attention``) is gen
 Hydra's ConfigStore (:func:`store_choice_groups`), so ``attention=flash3`` fails at composition with the list
 of valid choices, and a new registry record is a new choice with no yaml to write. The entry points convert
 the composed config once, with :func:`to_object`, into these dataclasses; the library only ever sees them.
-The top-level schemas live next to their entry points: :mod:`vda.pipeline.config` and :mod:`vda.bench.config`.
+The top-level schemas live next to their entry points: :mod:`vda.infer.config` and :mod:`vda.bench.config`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
 from vda.attention import ATTENTION
-from vda.backends import BACKENDS
+from vda.backends import BACKENDS, BackendConfig
 from vda.errors import ConfigError
 from vda.model import ENCODERS
 from vda.runtime.device import device_choices
@@ -46,24 +46,6 @@ class AttentionConfig:
     name: str = "sdpa"
     # Only read by sdpa: which fused kernel torch may use (auto, flash, efficient, math, cudnn).
     sdpa_kernel: str = "auto"
-
-
-@dataclass
-class BackendConfig:
-    """The runtime (``vda.backends``): torch (eager), compile, onnxruntime, openvino; each reads its own options."""
-
-    name: str = "torch"
-    # compile: torch.compile mode (default, reduce-overhead, max-autotune)
-    mode: str = "default"
-    # onnxruntime: execution providers in order; null: CUDA on cuda, CoreML on macOS, then CPU
-    providers: Optional[list[str]] = None
-    # openvino: CPU, GPU or AUTO
-    device: str = "CPU"
-
-    def options(self) -> dict[str, Any]:
-        """The options the chosen backend reads (unset ones left to its defaults)."""
-        wanted = BACKENDS.get(self.name).options
-        return {key: getattr(self, key) for key in wanted if getattr(self, key) is not None}
 
 
 @dataclass
@@ -106,8 +88,8 @@ def store_choice_groups(cs: ConfigStore) -> None:
         cs.store(group="precision", name=precision.value, node=PrecisionConfig(name=precision))
     for record in ATTENTION.records():
         cs.store(group="attention", name=record.name, node=AttentionConfig(name=record.name))
-    for record in BACKENDS.records():
-        cs.store(group="backend", name=record.name, node=BackendConfig(name=record.name))
+    for record in BACKENDS.records():  # each backend's own options dataclass
+        cs.store(group="backend", name=record.name, node=record.value.schema(name=record.name))
 
 
 def to_object(cfg: Any) -> Any:

@@ -3,7 +3,7 @@
 * :mod:`vda.bench.config` — the structured config (``base_bench`` and the ``scenario/base_*`` schemas);
 * :mod:`vda.bench.scenarios` — what is measured: ``forward``, ``equivalence``, ``pipeline``;
 * :mod:`vda.runtime.timing`, :mod:`vda.runtime.memory` — the latency and memory trackers;
-* :mod:`vda.bench.equivalence` — error maths between two outputs;
+* :mod:`vda.bench.agreement` — error maths between two outputs;
 * :mod:`vda.bench.launcher` — runs each job in a fresh process; :mod:`vda.bench.worker` is that process;
 * :mod:`vda.bench.recorder` — one MLflow run per job, nested runs per implementation;
 * :mod:`vda.bench.sweep` — the MLflow parent run of a multirun (a Hydra callback);

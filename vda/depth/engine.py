@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 
 from vda.errors import NonFiniteOutputError, VideoError
-from vda.pipeline.align import WindowAligner
-from vda.pipeline.preprocess import Preprocessor
-from vda.pipeline.windows import KEYFRAMES, STRIDE, WINDOW, window_slots
+from vda.depth.align import WindowAligner
+from vda.depth.preprocess import Preprocessor
+from vda.depth.windows import KEYFRAMES, STRIDE, WINDOW, window_slots
 from vda.runtime.oom import OOMGuard
 from vda.runtime.precision import Precision
 from vda.runtime.timing import StageTimes

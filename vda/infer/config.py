@@ -9,8 +9,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from vda.config import RunConfig, store_choice_groups
-from vda.pipeline.formats import OutputConfig
-from vda.pipeline.modes import MODES
+from vda.outputs.formats import OutputConfig
+from vda.depth.modes import MODES
 
 
 @dataclass
@@ -38,7 +38,7 @@ class InferConfig(RunConfig):
     # A video file, a folder of videos (outputs mirror its sub-folders) or @list.txt (one path a line); in
     # mode=stream a video file, a folder of images or a live source (rtsp://..., v4l2:/dev/video0, avfoundation:0).
     input: str = MISSING
-    # offline or stream (the group is generated from vda.pipeline.modes.MODES)
+    # offline or stream (the group is generated from vda.depth.modes.MODES)
     mode: Any = MISSING
     # Folder input: which files, relative to it (e.g. "*.mp4": top level only); null: every video file under it.
     input_glob: Optional[str] = None

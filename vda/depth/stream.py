@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from vda.errors import InputShapeError, NonFiniteOutputError
 from vda.model.temporal import STREAM_ROWS, StreamCache, context_frames, stream_list
-from vda.pipeline.preprocess import Preprocessor
+from vda.depth.preprocess import Preprocessor
 from vda.runtime.device import synchronize
 from vda.runtime.precision import Precision
 from vda.runtime.timing import StageTimes
