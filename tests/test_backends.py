@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import shutil
+import sys
+import tomllib
+from pathlib import Path
 
 import onnx
 import pytest
 import torch
 
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+
+import vda.backends
 import vda.backends.export
 import vda.backends.openvino
 import vda.infer.export
@@ -16,12 +24,17 @@ from conftest import synthetic_frames
 from vda import backends
 from vda.backends.cache import MANIFEST, cached_build
 from vda.backends.graphs import EncoderGraph
+from vda.config import to_object
 from vda.errors import BackendUnavailableError, ConfigError, InputShapeError
 from vda.model import VideoDepthAnything
 from vda.depth import WindowedDepth
+from vda.factory import assemble
+from vda.infer.config import register_configs as register_infer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 INPUT_HW = (28, 42)  # a 2x3 patch grid
-GRAPH_BACKENDS = ("onnxruntime", "openvino")
+GRAPH_BACKENDS = tuple(r.name for r in backends.BACKENDS.records() if r.value.whole_windows)  # the exported graphs
 TOLERANCE = 1e-5  # relative L2 against eager torch, float32
 
 
@@ -87,7 +100,7 @@ def test_graph_backend_matches_torch_on_a_window(tiny_model, window, reference, 
     assert runner.attention_name == "math" and runner.encoder_name == "vits" and not runner.metric
 
 
-@pytest.mark.parametrize("name", ("torch",) + GRAPH_BACKENDS)
+@pytest.mark.parametrize("name", (backends.BackendConfig.name,) + GRAPH_BACKENDS)
 def test_windowed_depth_through_a_backend_matches_torch(tiny_model, name):
     frames = list(synthetic_frames(40, 48, 64, seed=5))  # two windows
     expected = torch.cat(list(WindowedDepth(tiny_model, input_size=28).run(iter(frames))))
@@ -166,15 +179,69 @@ def test_truncated_graph_file_in_the_cache_is_re_exported(tiny_model, tmp_path, 
     onnx.checker.check_model(onnx.load(str(again.head)))
 
 
-@pytest.mark.parametrize("name, extra", [("onnxruntime", "onnxruntime"), ("openvino", "openvino")])
-def test_missing_package_gives_one_line_naming_the_extra(tiny_model, monkeypatch, name, extra):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda mod, *a: None if mod == name else real(mod, *a))
+def _without_packages(monkeypatch) -> None:
+    """Every import spec looked up by name is missing (torch and vda, already imported, are unaffected)."""
+    monkeypatch.setattr(importlib.util, "find_spec", lambda mod, *a: None)
+
+
+@pytest.mark.parametrize("name", backends.BACKENDS.names())
+def test_missing_package_gives_one_line_naming_an_extra_of_pyproject(tiny_model, monkeypatch, name):
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    _without_packages(monkeypatch)
     reason = backends.backend_status(name, "cpu")
-    assert reason is not None and "\n" not in reason
-    assert f'pip install -e ".[{extra}]"' in reason and name in reason
+    if reason is None:
+        return  # needs no optional package (torch, compile)
+    extra = re.search(r'pip install -e "\.\[(\w+)\]"', reason).group(1)
+    assert "\n" not in reason and name in reason and extra in extras
     with pytest.raises(BackendUnavailableError, match=rf"\[{extra}\]"):
         backends.create(name, tiny_model)
+
+
+ECHO_BACKEND = """
+from dataclasses import dataclass
+
+from vda.backends.base import BackendConfig, register_backend
+
+
+@dataclass
+class EchoConfig(BackendConfig):
+    name: str = "echo"
+    scale: float = 1.0
+
+
+class Echo:
+    def __init__(self, model, scale):
+        self.model, self.scale = model, scale
+
+    def __call__(self, x):
+        return self.model(x) * self.scale
+
+
+register_backend("echo", lambda model, options: Echo(model, options.scale), schema=EchoConfig, help="test")
+"""
+
+
+def test_a_new_backend_is_one_module_of_the_package(tmp_path, monkeypatch, random_checkpoint, window, reference):
+    """A module dropped into vda.backends is a choice: its record, its Hydra group option with its typed
+    options, and the assembler runs it; nothing else is edited."""
+    (tmp_path / "echo.py").write_text(ECHO_BACKEND)
+    monkeypatch.setattr(vda.backends, "__path__", [*vda.backends.__path__, str(tmp_path)])
+    try:
+        assert "echo" in backends.discover() and "echo" in backends.BACKENDS
+        register_infer()
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            cfg = to_object(compose("infer", overrides=[
+                "input=x.mp4", "backend=echo", "backend.scale=2", "device=cpu", "precision=fp32",
+                f"model.checkpoint={random_checkpoint}",
+            ]))
+        assert type(cfg.backend).__name__ == "EchoConfig" and cfg.backend.scale == 2
+        runner = assemble(cfg)
+        with torch.inference_mode():
+            assert torch.equal(runner(window), 2 * reference)
+    finally:
+        backends.BACKENDS.unregister("echo")
+        sys.modules.pop("vda.backends.echo", None)
+        ConfigStore.instance().repo["backend"].pop("echo.yaml", None)
 
 
 @pytest.mark.parametrize("name", GRAPH_BACKENDS)

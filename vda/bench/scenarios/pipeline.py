@@ -42,7 +42,7 @@ class PipelineScenarioConfig(ClipScenarioConfig):
     vis: bool = True
     # Measured passes over the video after the first (cold) pass, which gives first_call_s.
     repeats: int = 1
-    # Replace the network by a stub that returns depth at once: the I/O ceiling (decode, preprocess, write),
+    # No network (vda.bench.no_model): depth at once: the I/O ceiling (decode, preprocess, write),
     # the most any accelerator can reach on this host.
     no_model: bool = False
 
