@@ -78,7 +78,7 @@ def test_forward_logs_latency_and_memory_metrics(bench):
     assert m["peak_mem_mb"] > 50
     assert "p50" in summary(outcome)
     logged = client.download_artifacts(outcome.run_id, "config.yaml")
-    assert "sdpa_kernel: auto" in Path(logged).read_text()  # the resolved config travels with the run
+    assert "kernel: auto" in Path(logged).read_text()  # the resolved config travels with the run
 
 
 def test_forward_fills_null_sizes_with_the_cpu_default(bench):

@@ -16,7 +16,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from vda.attention import ATTENTION
+from vda.attention import ATTENTION, AttentionConfig
 from vda.backends import BACKENDS, BackendConfig
 from vda.errors import ConfigError
 from vda.model import ENCODERS
@@ -39,13 +39,6 @@ class DeviceConfig:
 class PrecisionConfig:
     # auto: fp16 on cuda, fp32 on cpu and mps
     name: Precision = Precision.auto
-
-
-@dataclass
-class AttentionConfig:
-    name: str = "sdpa"
-    # Only read by sdpa: which fused kernel torch may use (auto, flash, efficient, math, cudnn).
-    sdpa_kernel: str = "auto"
 
 
 @dataclass
@@ -86,8 +79,8 @@ def store_choice_groups(cs: ConfigStore) -> None:
         cs.store(group="device", name=name, node=DeviceConfig(name=name))
     for precision in Precision:
         cs.store(group="precision", name=precision.value, node=PrecisionConfig(name=precision))
-    for record in ATTENTION.records():
-        cs.store(group="attention", name=record.name, node=AttentionConfig(name=record.name))
+    for record in ATTENTION.records():  # each implementation's own options dataclass
+        cs.store(group="attention", name=record.name, node=record.value.schema(name=record.name))
     for record in BACKENDS.records():  # each backend's own options dataclass
         cs.store(group="backend", name=record.name, node=record.value.schema(name=record.name))
 

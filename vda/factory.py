@@ -9,14 +9,16 @@ checked :class:`Runtime` (once, by the caller that needs it before the model, or
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import torch
 
-from vda.attention import check_attention
+from vda.attention import AttentionConfig, check_attention
+from vda.attention import attention_options as attention_options_for
+from vda.attention.implementations import Choice
 from vda.backends import BACKENDS, BackendConfig, check_backend, options_for, run_on
-from vda.config import AttentionConfig, DeviceConfig, EncoderConfig, ModelConfig, PrecisionConfig, RunConfig
+from vda.config import DeviceConfig, EncoderConfig, ModelConfig, PrecisionConfig, RunConfig
 from vda.depth.modes import MODES
 from vda.errors import BackendUnavailableError
 from vda.model import VideoDepthAnything
@@ -31,26 +33,24 @@ class Runtime:
 
     device: torch.device
     precision: Precision
-    attention: str = AttentionConfig.name
-    sdpa_kernel: str = AttentionConfig.sdpa_kernel
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
 
 
 def resolve_runtime(
     device: str | torch.device = DeviceConfig.name,
     precision: str | Precision = PrecisionConfig.name,
-    attention: str = AttentionConfig.name,
-    sdpa_kernel: str = AttentionConfig.sdpa_kernel,
+    attention: Choice = AttentionConfig.name,
 ) -> Runtime:
-    """Resolve ``auto`` choices and check that the combination can run here (one-line errors otherwise)."""
+    """Resolve ``auto`` choices and check that the combination can run here (one-line errors otherwise);
+    ``attention``: a name (default options) or its options record."""
     torch_device = resolve_device(device)
     resolved = resolve_precision(precision, torch_device)
-    check_attention(attention, torch_device, resolved.value, sdpa_kernel)
-    return Runtime(torch_device, resolved, attention, sdpa_kernel)
+    return Runtime(torch_device, resolved, check_attention(attention, torch_device, resolved.value))
 
 
 def runtime_for(cfg: RunConfig) -> Runtime:
     """The checked runtime of ``cfg`` (device, precision, attention) with its backend checked on that device."""
-    runtime = resolve_runtime(cfg.device.name, cfg.precision.name, cfg.attention.name, cfg.attention.sdpa_kernel)
+    runtime = resolve_runtime(cfg.device.name, cfg.precision.name, cfg.attention)
     check_backend(cfg.backend.name, runtime.device)
     return runtime
 
@@ -67,7 +67,7 @@ def create_model(
     ``checkpoint``: None keeps the fresh initialisation; "auto" downloads the official file; "random" loads
     seeded random weights; anything else is a path to a ``.pth`` state dict.
     """
-    model = VideoDepthAnything(encoder, metric, runtime.attention, runtime.sdpa_kernel, runtime.precision)
+    model = VideoDepthAnything(encoder, metric, runtime.attention, runtime.precision)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, seed)
     return model.to(runtime.device).eval()
@@ -96,7 +96,7 @@ def build_model(
     encoder: str = EncoderConfig.name,
     metric: bool = ModelConfig.metric,
     attention: str = AttentionConfig.name,
-    sdpa_kernel: str = AttentionConfig.sdpa_kernel,
+    attention_options: Optional[dict] = None,
     device: str | torch.device = DeviceConfig.name,
     precision: str | Precision = PrecisionConfig.name,
     checkpoint: Optional[str | os.PathLike] = ModelConfig.checkpoint,
@@ -108,7 +108,8 @@ def build_model(
 
     ``device="auto"``: cuda > mps > cpu; ``precision="auto"``: the device's choice (fp16 on cuda, fp32
     elsewhere); ``checkpoint``: "auto" (the official file, downloaded once), "random" (seeded test weights),
-    a ``.pth`` path, or None (fresh initialisation). ``backend``: ``torch`` returns the network itself; another
+    a ``.pth`` path, or None (fresh initialisation); ``attention_options``: the implementation's options (e.g.
+    ``{"kernel": "flash"}`` for sdpa). ``backend``: ``torch`` returns the network itself; another
     runtime (``compile``, ``onnxruntime``, ``openvino``, see :mod:`vda.backends`) returns a runner of it with
     the same ``encode``/``decode``/``__call__`` interface, configured by ``backend_options``.
     """
@@ -116,11 +117,11 @@ def build_model(
         encoder=EncoderConfig(encoder),
         device=DeviceConfig(str(device)),
         precision=PrecisionConfig(precision),
-        attention=AttentionConfig(attention, sdpa_kernel),
+        attention=attention_options_for(attention, **(attention_options or {})),
         backend=options_for(backend, **(backend_options or {})),
         model=ModelConfig(checkpoint, metric, seed),
     )
-    return assemble(cfg, resolve_runtime(device, precision, attention, sdpa_kernel))
+    return assemble(cfg, resolve_runtime(device, precision, cfg.attention))
 
 
 __all__ = ["Runtime", "assemble", "build_model", "check_mode_backend", "create_model", "resolve_runtime", "runtime_for"]

@@ -119,12 +119,12 @@ def check_input_size(input_hw: tuple[int, int]) -> tuple[int, int]:
 @contextlib.contextmanager
 def math_attention(model: VideoDepthAnything) -> Iterator[None]:
     """Trace with the explicit matmul-softmax attention (portable ONNX), restoring the model's choice after."""
-    name, kernel = model.attention.name, model.attention.sdpa_kernel
+    options = model.attention.options
     model.attention.set("math")
     try:
         yield
     finally:
-        model.attention.set(name, kernel)
+        model.attention.set(options)
 
 
 def export_onnx(model: VideoDepthAnything, input_hw: tuple[int, int], folder: Path) -> None:

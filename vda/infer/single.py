@@ -72,7 +72,7 @@ def run_tags(cfg: InferConfig, runtime: Runtime) -> dict[str, str]:
         {
             "encoder": cfg.encoder.name,
             "metric": str(cfg.model.metric),
-            "attention": runtime.attention,
+            "attention": runtime.attention.name,
             "precision": runtime.precision.value,
             "backend": cfg.backend.name,
         }

@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vda.attention import AttentionOp, check_attention
+from vda.attention import AttentionConfig, AttentionOp, check_attention
+from vda.attention.implementations import Choice
 from vda.errors import InputShapeError, NonFiniteOutputError
 from vda.model.dinov2 import PATCH_SIZE, DinoVisionTransformer
 from vda.model.dpt import DPTHeadTemporal
@@ -46,8 +47,7 @@ class VideoDepthAnything(nn.Module):
         self,
         encoder: str = "vits",
         metric: bool = False,
-        attention: str = "sdpa",
-        sdpa_kernel: str = "auto",
+        attention: Choice = AttentionConfig.name,
         precision: Precision | str = Precision.fp32,
     ) -> None:
         super().__init__()
@@ -56,7 +56,7 @@ class VideoDepthAnything(nn.Module):
         self.metric = metric
         self.precision = Precision(precision)
         self.intermediate_layers = spec.layers
-        self.attention = AttentionOp(attention, sdpa_kernel)  # shared by every attention layer; no weights
+        self.attention = AttentionOp(attention)  # shared by every attention layer; no weights
         self.pretrained = DinoVisionTransformer(spec.embed_dim, spec.depth, spec.num_heads, self.attention)
         self.head = DPTHeadTemporal(spec.embed_dim, spec.features, list(spec.out_channels), self.attention)
 
@@ -68,10 +68,9 @@ class VideoDepthAnything(nn.Module):
     def attention_name(self) -> str:
         return self.attention.name
 
-    def set_attention(self, name: str, sdpa_kernel: str = "auto") -> None:
-        """Switch the attention implementation in place (weights untouched)."""
-        check_attention(name, self.device, self.precision.value, sdpa_kernel)
-        self.attention.set(name, sdpa_kernel)
+    def set_attention(self, choice: Choice) -> None:
+        """Switch the attention implementation (a name, or its options record) in place (weights untouched)."""
+        self.attention.set(check_attention(choice, self.device, self.precision.value))
 
     def encode(self, frames: torch.Tensor, precision: Precision | None = None) -> Features:
         """Frames [N, 3, H, W] -> four token maps [N, ph*pw, D]; each frame is encoded independently.

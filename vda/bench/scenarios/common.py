@@ -55,9 +55,8 @@ def random_window(shape: tuple[int, int, int, int], seed: int, device: torch.dev
 
 def build_for(cfg: Any, device: torch.device, precision: Precision, attention: Optional[str] = None):
     """The runner ``cfg`` asks for (device and precision already resolved), optionally with another attention."""
-    name = attention or cfg.attention.name
-    check_attention(name, device, precision.value, cfg.attention.sdpa_kernel)
-    return assemble(cfg, Runtime(device, precision, name, cfg.attention.sdpa_kernel))
+    options = check_attention(attention or cfg.attention, device, precision.value)
+    return assemble(cfg, Runtime(device, precision, options))
 
 
 def clip_path(scenario: Any, workdir: Path) -> Path:

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from vda.attention import ATTENTION
+from vda.attention import ATTENTION, attention_options
 from vda.backends import BackendConfig, run_on
 from vda.bench.agreement import compare
 from vda.bench.result import JobResult, Status, from_exception
@@ -40,9 +40,12 @@ def _against_reference(
 ) -> JobResult:
     backend = "" if cfg.backend.name == BackendConfig.name else f" on {cfg.backend.name}"  # the default unnamed
     label = f"{name} {model.precision.value}{backend} vs {REFERENCE[0]} {REFERENCE[1].value}"
-    params = {"attention.name": name, "attention.sdpa_kernel": cfg.attention.sdpa_kernel}
+    options = cfg.attention if name == cfg.attention.name else name  # the configured options for its own choice
+    params = {"attention.name": name}
     try:
-        model.set_attention(name, cfg.attention.sdpa_kernel)
+        options = attention_options(options)
+        params = {f"attention.{key}": value for key, value in dataclasses.asdict(options).items()}
+        model.set_attention(options)
         depth = run_on(cfg.backend, model)(x)
     except Exception as exc:  # recorded as the child's status; the other implementations still run
         failed = from_exception(exc)
