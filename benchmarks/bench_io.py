@@ -45,7 +45,7 @@ import pytest
 from vda.bench.no_model import NoModel
 from vda.depth.process import process_video
 from vda.factory import build_model
-from vda.infer.config import InferSettings
+from vda.depth.settings import InferSettings
 from vda.outputs.formats import OutputConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,7 +210,7 @@ def main() -> None:
     parser.add_argument("--stub-frames", type=int, default=120, help="frames of the stub clips (720p and 1080p)")
     parser.add_argument("--rss-frames", type=int, default=60, help="short clip of the RSS check; the long is 5x")
     parser.add_argument("--input-size", type=int, default=196)
-    parser.add_argument("--max-res", type=int, default=1280)
+    parser.add_argument("--max-res", type=int, default=InferSettings.max_res)
     parser.add_argument("--encoder", default="vits")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vda.depth.settings import InferSettings
 from vda.factory import build_model
 from vda.runtime.device import resolve_device
 from vda.video import VideoReader, probe
@@ -21,7 +22,7 @@ def clip_parser(description: str, frames: int, size: tuple[int, int], input_size
     parser.add_argument("--width", type=int, default=width)
     parser.add_argument("--height", type=int, default=height)
     parser.add_argument("--input-size", type=int, default=input_size)
-    parser.add_argument("--max-res", type=int, default=1280)
+    parser.add_argument("--max-res", type=int, default=InferSettings.max_res)
     parser.add_argument("--encoder", default="vits")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default=precision)

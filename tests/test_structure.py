@@ -22,7 +22,7 @@ from vda.bench.scenarios.equivalence import EquivalenceScenarioConfig
 from vda.config import to_object
 from vda.model import ENCODERS
 from vda.outputs import formats
-from vda.infer.config import InferSettings
+from vda.depth.settings import InferSettings
 from vda.infer.config import register_configs as register_infer
 from vda.depth.process import process_video
 from vda.runtime.device import device_choices

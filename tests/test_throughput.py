@@ -22,7 +22,7 @@ from tqdm._monitor import TMonitor
 from vda.errors import ConfigError, NonFiniteOutputError, OutputError, VideoError
 from vda.depth import WindowedDepth
 from vda.outputs.writers import DepthStore, write_png16
-from vda.infer.config import InferSettings
+from vda.depth.settings import InferSettings
 from vda.outputs.formats import OutputConfig
 from vda.depth.process import process_video
 from vda.bench.no_model import NoModel

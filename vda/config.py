@@ -19,14 +19,14 @@ from omegaconf.errors import MissingMandatoryValue
 from vda.attention import ATTENTION, AttentionConfig
 from vda.backends import BACKENDS, BackendConfig
 from vda.errors import ConfigError
-from vda.model import ENCODERS
+from vda.model import DEFAULT_ENCODER, ENCODERS
 from vda.runtime.device import device_choices
 from vda.runtime.precision import Precision
 
 
 @dataclass
 class EncoderConfig:
-    name: str = "vits"
+    name: str = DEFAULT_ENCODER
 
 
 @dataclass
@@ -69,6 +69,16 @@ class RunConfig:
     backend: BackendConfig = field(default_factory=BackendConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
+
+
+CHOICE_GROUPS = ("encoder", "device", "precision", "attention", "backend")
+
+
+def store_defaults(cs: ConfigStore, name: str, schema: str, cfg: RunConfig, **more: str) -> None:
+    """Store ``name``: the defaults list of a command, generated from its dataclass ``cfg`` (each choice group's
+    default is the name its field holds by default) plus ``more`` groups; ``conf/<command>.yaml`` lists it."""
+    choices = [{group: str(getattr(getattr(cfg, group).name, "value", getattr(cfg, group).name))} for group in CHOICE_GROUPS]
+    cs.store(name=name, node={"defaults": [schema, *choices, *({g: v} for g, v in more.items()), "_self_"]})
 
 
 def store_choice_groups(cs: ConfigStore) -> None:
@@ -125,6 +135,7 @@ __all__ = [
     "RunConfig",
     "flatten",
     "store_choice_groups",
+    "store_defaults",
     "to_object",
     "to_plain_dict",
 ]

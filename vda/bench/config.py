@@ -14,7 +14,9 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from vda.bench.scenarios import SCENARIOS
-from vda.config import MlflowConfig, ModelConfig, RunConfig, store_choice_groups
+from vda.config import MlflowConfig, ModelConfig, RunConfig, store_choice_groups, store_defaults
+
+DEFAULT_SCENARIO = "forward"  # a bare python run_bench.py
 
 
 @dataclass
@@ -40,6 +42,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     store_choice_groups(cs)
     cs.store(name="base_bench", node=BenchConfig)
+    store_defaults(cs, "bench_defaults", "base_bench", BenchConfig(), scenario=DEFAULT_SCENARIO)
     for record in SCENARIOS.records():
         cs.store(group="scenario", name=record.name, node=record.value.schema)
 

@@ -9,9 +9,11 @@ import argparse
 from pathlib import Path
 
 from vda.backends.export import GRAPH_FORMATS, export_graphs
+from vda.config import EncoderConfig, ModelConfig
 from vda.entry import EXIT_USAGE
 from vda.errors import VDAError
 from vda.factory import build_model
+from vda.model import ENCODERS
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -29,11 +31,11 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m vda.infer.export", description=__doc__.splitlines()[0])
-    parser.add_argument("--encoder", default="vits", help="vits, vitb or vitl")
+    parser.add_argument("--encoder", default=EncoderConfig.name, help=ENCODERS.choices())
     parser.add_argument("--metric", action="store_true", help="the metric-depth network")
     parser.add_argument("--input-size", type=parse_size, required=True, help="network input HxW, multiples of 14")
-    parser.add_argument("--checkpoint", default="auto", help="a .pth path, 'auto' (official download) or 'random'")
-    parser.add_argument("--seed", type=int, default=0, help="seed of --checkpoint random")
+    parser.add_argument("--checkpoint", default=ModelConfig.checkpoint, help="a .pth path, 'auto' (official download) or 'random'")
+    parser.add_argument("--seed", type=int, default=ModelConfig.seed, help="seed of --checkpoint random")
     parser.add_argument("--out", type=Path, required=True, help="folder to write the graphs into")
     parser.add_argument("--format", choices=GRAPH_FORMATS.names(), default="onnx", help="onnx files or OpenVINO IR")
     args = parser.parse_args(argv)

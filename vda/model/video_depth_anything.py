@@ -32,6 +32,7 @@ class EncoderSpec:
 
 
 ENCODERS: Registry[EncoderSpec] = Registry("encoder")
+DEFAULT_ENCODER = "vits"  # the smallest, with the permissive licence
 ENCODERS.register("vits", EncoderSpec(384, 12, 6, (2, 5, 8, 11), 64, (48, 96, 192, 384)), help="ViT-S, 28M parameters")
 ENCODERS.register("vitb", EncoderSpec(768, 12, 12, (2, 5, 8, 11), 128, (96, 192, 384, 768)), help="ViT-B, 113M")
 ENCODERS.register("vitl", EncoderSpec(1024, 24, 16, (4, 11, 17, 23), 256, (256, 512, 1024, 1024)), help="ViT-L, 382M")
@@ -45,7 +46,7 @@ class VideoDepthAnything(nn.Module):
 
     def __init__(
         self,
-        encoder: str = "vits",
+        encoder: str = DEFAULT_ENCODER,
         metric: bool = False,
         attention: Choice = AttentionConfig.name,
         precision: Precision | str = Precision.fp32,

@@ -19,7 +19,7 @@ from vda.bench.result import JobResult
 from vda.bench.scenarios.base import SCENARIOS, ClipScenarioConfig, Scenario
 from vda.bench.scenarios.common import build_for, clip_path
 from vda.errors import ConfigError
-from vda.infer.config import InferSettings
+from vda.depth.settings import InferSettings
 from vda.outputs.formats import OutputConfig
 from vda.bench.no_model import NoModel
 from vda.depth.process import InferResult, process_video
@@ -34,9 +34,9 @@ class PipelineScenarioConfig(ClipScenarioConfig):
     """End-to-end frames/s of the video inference (``run_infer.py``'s pipeline) with the per-stage split."""
 
     name: str = "pipeline"
-    max_len: int = -1
-    target_fps: float = -1.0
-    feature_cache: bool = True
+    max_len: int = InferSettings.max_len
+    target_fps: float = InferSettings.target_fps
+    feature_cache: bool = InferSettings.feature_cache
     # Outputs written as run_infer.py does (timed as the "write" stage), deleted after the job.
     npz: bool = True
     vis: bool = True
