@@ -12,10 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 
 import vda
 from vda.attention import ATTENTION
+from vda.backends import BACKENDS
 from vda.bench.config import register_configs as register_bench
 from vda.bench.scenarios import SCENARIOS
 from vda.bench.scenarios.equivalence import EquivalenceScenarioConfig
@@ -89,6 +91,7 @@ CHOICES = (
     + [("device", name) for name in device_choices()]
     + [("precision", p.value) for p in Precision]
     + [("attention", name) for name in ATTENTION]
+    + [("backend", name) for name in BACKENDS]
 )
 
 
@@ -160,6 +163,36 @@ LIBRARY = sorted((ROOT / "vda").rglob("*.py"))
 def test_no_library_module_imports_an_entry_script():
     offenders = [str(p) for p in LIBRARY if _imports(p) & {"run_infer", "run_bench"}]
     assert offenders == []
+
+
+COMMANDS = ("vda.infer", "vda.bench")
+
+
+def test_the_library_never_imports_the_commands():
+    library = [p for p in LIBRARY if p.parent.name not in ("infer", "bench") and "scenarios" not in p.parts]
+    offenders = {str(p): m for p in library for m in _imports(p) if m.startswith(COMMANDS)}
+    assert offenders == {}
+
+
+def test_no_vda_module_is_imported_inside_a_function():
+    """Imports of vda sit at the top of each module, so the import arrows are all in plain view (heavy optional
+    packages, e.g. onnxruntime or mlflow, may be imported where they are used)."""
+    offenders = []
+    for path in [*LIBRARY, ROOT / "run_infer.py", ROOT / "run_bench.py"]:
+        for func in ast.walk(ast.parse(path.read_text())):
+            if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(func):
+                    module = node.module if isinstance(node, ast.ImportFrom) else None
+                    names = [a.name for a in node.names] if isinstance(node, ast.Import) else [module or ""]
+                    if isinstance(node, (ast.Import, ast.ImportFrom)) and any(n.split(".")[0] == "vda" for n in names):
+                        offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
+
+
+@pytest.mark.parametrize("command", ["infer", "bench"])
+def test_the_yaml_holds_only_the_generated_defaults_list_and_hydra_settings(command):
+    conf = yaml.safe_load((CONF / f"{command}.yaml").read_text())
+    assert set(conf) == {"defaults", "hydra"} and conf["defaults"] == [f"{command}_defaults", "_self_"]
 
 
 def test_the_model_package_does_not_import_weights_or_the_factory():
