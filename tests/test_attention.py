@@ -9,16 +9,8 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from vda.attention import (
-    ATTENTION,
-    AttentionOp,
-    SdpaConfig,
-    attention_options,
-    attention_problem,
-    check_attention,
-    math_attention,
-    register_attention,
-)
+from vda.attention import ATTENTION, AttentionOp, SdpaConfig, attention_options, attention_problem, check_attention
+from vda.attention import math_attention, register_attention
 from vda.attention import implementations
 from vda.errors import BackendUnavailableError, ConfigError
 from vda.runtime.device import CpuFacts
