@@ -31,7 +31,7 @@ def infer(tmp_path: Path, video: Path, out: str, checkpoint: Path, *overrides: s
         f"hydra.run.dir={tmp_path / 'hydra' / out}",
         *overrides,
     ]
-    env = {**os.environ, "VDA_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**os.environ, "VDA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}  # this checkout's vda
     return subprocess.run([sys.executable, *args], cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
 
 
