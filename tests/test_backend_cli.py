@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vda.backends import BACKENDS
 from vda.bench.agreement import rel_l2
 from vda.video.synthetic import synthetic_frames, write_video
 
@@ -44,7 +45,7 @@ def torch_depth(tmp_path_factory, random_checkpoint):
     return tmp, video, np.load(tmp / "torch" / "clip_depths.npz")["depths"]
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize("backend", [r.name for r in BACKENDS.records() if r.value.whole_windows])
 def test_graph_backends_give_the_torch_depth_through_run_infer(torch_depth, random_checkpoint, backend):
     tmp, video, expected = torch_depth
     proc = infer(tmp, video, backend, random_checkpoint, f"backend={backend}")

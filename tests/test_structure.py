@@ -18,6 +18,8 @@ from hydra import compose, initialize_config_dir
 import vda
 from vda.attention import ATTENTION
 from vda.backends import BACKENDS
+from vda.depth.modes import MODES
+from vda.outputs.formats import OUTPUTS
 from vda.bench.config import register_configs as register_bench
 from vda.bench.scenarios import SCENARIOS
 from vda.bench.scenarios.equivalence import EquivalenceScenarioConfig
@@ -103,6 +105,21 @@ def test_every_registry_record_is_a_choice_of_both_commands(group, name):
     bench = to_object(_compose("bench", [f"{group}={name}"]))
     for cfg in (infer, bench):
         assert str(getattr(getattr(cfg, group).name, "value", getattr(cfg, group).name)) == name
+
+
+@pytest.mark.parametrize("name", MODES.names())
+def test_every_mode_record_is_a_typed_choice_of_run_infer(name):
+    register_infer()
+    cfg = to_object(_compose("infer", ["input=x.mp4", f"mode={name}"]))
+    assert isinstance(cfg.mode, MODES.get(name).schema) and cfg.mode.name == name
+
+
+@pytest.mark.parametrize("name", OUTPUTS.names())
+def test_every_output_record_is_a_switch_of_run_infer(name):
+    register_infer()
+    for value in (True, False):
+        cfg = to_object(_compose("infer", ["input=x.mp4", f"output.{name}={str(value).lower()}"]))
+        assert getattr(cfg.output, name) is value and (name in formats.enabled_formats(cfg.output)) is value
 
 
 @pytest.mark.parametrize("name", SCENARIOS.names())
