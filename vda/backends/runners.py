@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import abc
 import time
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
@@ -21,7 +21,7 @@ from vda.errors import BackendUnavailableError, InputShapeError, NonFiniteOutput
 from vda.model.dinov2 import PATCH_SIZE
 from vda.model.temporal import MAX_FRAMES as WINDOW
 from vda.model.video_depth_anything import Features, VideoDepthAnything, check_frames, check_window_length
-from vda.runtime.precision import Precision, autocast
+from vda.runtime.precision import Precision
 
 
 

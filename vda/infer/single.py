@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
-import torch
 from omegaconf import MISSING
 
 from vda.errors import ConfigError
