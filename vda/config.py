@@ -1,8 +1,10 @@
 """Structured configs shared by ``run_infer.py`` and ``run_bench.py``: the one home of every default.
 
-Each choice group (``encoder``, ``device``, ``precision``, ``attention``) is generated from its registry into
-Hydra's ConfigStore (:func:`store_choice_groups`), so ``attention=flash3`` fails at composition with the list
-of valid choices, and a new registry record is a new choice with no yaml to write. The entry points convert
+Each choice group (``encoder``, ``device``, ``precision``, ``attention``, ``backend``) is generated from its
+registry into Hydra's ConfigStore (:func:`store_choice_groups`); a record with options (``attention=sdpa``:
+``kernel``; ``backend=openvino``: ``device`` ...) is stored as its own dataclass, so ``attention=flash3`` or
+``attention.kernel`` on ``math`` fails at composition, and a new record is a new choice with no yaml to write.
+The defaults list of each command is generated too (:func:`store_defaults`). The entry points convert
 the composed config once, with :func:`to_object`, into these dataclasses; the library only ever sees them.
 The top-level schemas live next to their entry points: :mod:`vda.infer.config` and :mod:`vda.bench.config`.
 """
