@@ -3,7 +3,7 @@ runs, each job in its own worker process; a failed single run exits 2 with one l
 
 from mlflow.tracking import MlflowClient
 
-from vda.bench.recorder import KIND_TAG, PARENT_TAG
+from vda.tracking import KIND_TAG, PARENT_TAG
 
 TINY = [
     "device=cpu",

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from vda.errors import VideoError
-from vda.pipeline import WindowedDepth
+from vda.depth import WindowedDepth
 from vda.video.reader import VideoReader, probe
 from vda.video.synthetic import synthetic_frames, write_video
 

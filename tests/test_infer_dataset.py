@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from vda.errors import ConfigError
-from vda.pipeline.dataset import DatasetItem, discover, outputs_complete, parse_shard, remove_stale, select_shard
+from vda.infer.dataset import DatasetItem, discover, outputs_complete, parse_shard, remove_stale, select_shard
 from vda.video.synthetic import synthetic_clip
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def test_folder_gives_mirrored_outputs_a_summary_and_resumes(tmp_path, run_cli, 
 HOLD_SECOND_VIDEO = """
 import signal, sys
 from pathlib import Path
-from vda.pipeline import outputs
+from vda.outputs import writers as outputs
 marker, sys.argv = Path(sys.argv[1]), sys.argv[2:]
 stores, append = [], outputs.DepthStore.append
 def held(self, maps):
