@@ -11,7 +11,9 @@ built with ``sdpa`` or ``math`` (the same numbers), refusing ``xformers``.
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -20,6 +22,7 @@ import torch
 
 from vda.backends.runners import (
     COMPILE_MODES,
+    DEVICE_PROVIDERS,
     OPENVINO_DEVICES,
     CompiledRunner,
     OnnxRuntimeRunner,
@@ -29,6 +32,7 @@ from vda.backends.runners import (
 from vda.errors import BackendUnavailableError, ConfigError
 from vda.registry import Registry
 from vda.model.video_depth_anything import VideoDepthAnything
+from vda.runtime.device import torch_version
 from vda.runtime.precision import Precision
 
 GRAPH_ATTENTION = ("sdpa", "math")  # what a model must be built with to run as the exported graphs
@@ -42,6 +46,8 @@ class Backend:
     options: dict[str, str] = field(default_factory=dict)
     # The head runs whole 32-frame windows only (exported graphs): a model call takes exactly that many frames.
     whole_windows: bool = False
+    # Its runner allocates device memory outside torch's allocator (ONNX Runtime, OpenVINO).
+    foreign_memory: bool = False
 
 
 BACKENDS: Registry[Backend] = Registry("backend")
@@ -55,9 +61,11 @@ def register_backend(
     help: str = "",
     replace: bool = False,
     whole_windows: bool = False,
+    foreign_memory: bool = False,
 ) -> Backend:
     """Add a runtime: ``factory(model, **options) -> runner``; ``available(device)`` says why it cannot run."""
-    return BACKENDS.register(name, Backend(factory, dict(options or {}), whole_windows), available, help, replace)
+    backend = Backend(factory, dict(options or {}), whole_windows, foreign_memory)
+    return BACKENDS.register(name, backend, available, help, replace)
 
 
 def get_backend(name: str) -> Backend:
@@ -104,11 +112,49 @@ def _check_graph_model(backend: str, model: VideoDepthAnything) -> None:
         )
 
 
+# Inductor fails on this model on MPS before torch 2.8.
+COMPILE_MPS_TORCH_FLOOR = (2, 8)
+
+
+def _apple_clang() -> bool:
+    """Whether ``c++`` is Apple's clang, which has no OpenMP of its own."""
+    try:
+        banner = subprocess.run(["c++", "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "Apple clang" in banner
+
+
+def _openmp_header_found() -> bool:
+    """Whether an ``omp.h`` is where Inductor looks on macOS: $OMP_PREFIX, $CONDA_PREFIX, ``brew --prefix libomp``."""
+    prefixes = [os.environ.get("OMP_PREFIX"), os.environ.get("CONDA_PREFIX")]
+    brew = shutil.which("brew")
+    if brew is not None:
+        try:
+            prefixes.append(subprocess.run([brew, "--prefix", "libomp"], capture_output=True, text=True, timeout=10).stdout.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return any(p and os.path.isfile(os.path.join(p, "include", "omp.h")) for p in prefixes)
+
+
 def _compile_available(device: torch.device) -> Optional[str]:
-    if device.type == "cpu" and not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+    if device.type == "mps" and torch_version() < COMPILE_MPS_TORCH_FLOOR:
+        floor = ".".join(map(str, COMPILE_MPS_TORCH_FLOOR))
+        return (
+            f"backend=compile on mps needs torch>={floor} (Inductor fails on this model on MPS before), "
+            f"found {torch.__version__}; use backend=torch"
+        )
+    if device.type != "cpu":
+        return None
+    if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
         return (
             "backend=compile on cpu needs a C++ compiler (c++, g++ or clang++) on PATH; "
             "install one or use backend=torch"
+        )
+    if sys.platform == "darwin" and _apple_clang() and not _openmp_header_found():
+        return (
+            "backend=compile on cpu needs OpenMP, which Apple clang lacks; brew install libomp "
+            "(or set OMP_PREFIX) or use backend=torch"
         )
     return None
 
@@ -119,10 +165,12 @@ def _onnxruntime_available(device: torch.device) -> Optional[str]:
         return missing
     import onnxruntime as ort
 
-    if device.type == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+    wanted = DEVICE_PROVIDERS.get(device.type)
+    if wanted is not None and wanted not in ort.get_available_providers():
+        package = "onnxruntime-gpu" if device.type == "cuda" else "onnxruntime (a build with CoreML)"
         return (
-            "backend=onnxruntime on cuda needs the CUDAExecutionProvider, absent from this onnxruntime build; "
-            "pip install onnxruntime-gpu or use device=cpu"
+            f"backend=onnxruntime on {device.type} needs the {wanted}, absent from this onnxruntime build; "
+            f"pip install {package} or use device=cpu"
         )
     return None
 
@@ -140,14 +188,9 @@ def _make_compile(model: VideoDepthAnything, mode: str = "default") -> Runner:
 
 
 def default_providers(device: torch.device) -> list[str]:
-    """The best ONNX Runtime providers for ``device``: CUDA on cuda, CoreML on macOS, then CPU."""
-    import onnxruntime as ort
-
-    available = ort.get_available_providers()
-    preferred = ["CUDAExecutionProvider"] if device.type == "cuda" else []
-    if sys.platform == "darwin":
-        preferred.append("CoreMLExecutionProvider")
-    return [p for p in preferred if p in available] + ["CPUExecutionProvider"]
+    """The ONNX Runtime providers for ``device``: CUDA on cuda, CoreML on mps, then CPU."""
+    wanted = DEVICE_PROVIDERS.get(device.type)
+    return ([wanted] if wanted is not None else []) + ["CPUExecutionProvider"]
 
 
 def _make_onnxruntime(model: VideoDepthAnything, providers: Optional[list[str]] = None) -> Runner:
@@ -195,9 +238,10 @@ register_backend(
     "onnxruntime",
     _make_onnxruntime,
     _onnxruntime_available,
-    {"providers": "ONNX Runtime execution providers in order (default: CUDA on cuda, CoreML on macOS, CPU)"},
+    {"providers": "ONNX Runtime execution providers in order (default: CUDA on cuda, CoreML on mps, then CPU)"},
     help="ONNX Runtime on the exported float32 graphs (fp32 only)",
     whole_windows=True,
+    foreign_memory=OnnxRuntimeRunner.foreign_memory,
 )
 register_backend(
     "openvino",
@@ -206,6 +250,15 @@ register_backend(
     {"device": f"OpenVINO device: {', '.join(OPENVINO_DEVICES)} (default: CPU)"},
     help="OpenVINO on the exported graphs; precision fp32/bf16/fp16 -> inference precision hint f32/bf16/f16",
     whole_windows=True,
+    foreign_memory=OpenVinoRunner.foreign_memory,
 )
 
-__all__ = ["BACKENDS", "Backend", "backend_status", "create", "default_providers", "get_backend", "register_backend"]
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "backend_status",
+    "create",
+    "default_providers",
+    "get_backend",
+    "register_backend",
+]

@@ -16,6 +16,7 @@ from vda.model import VideoDepthAnything
 from vda.pipeline.command import resolve_path
 from vda.pipeline.windows import WINDOW
 from vda.runtime.device import facts
+from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
 from vda.video.reader import VideoInfo, VideoReader, probe
 from vda.video.synthetic import synthetic_clip
@@ -73,6 +74,11 @@ def on_backend(cfg: Any, model: VideoDepthAnything):
 def build_for(cfg: Any, device: torch.device, precision: Precision, attention: Optional[str] = None):
     """The model ``cfg`` asks for behind its backend: what the scenario runs."""
     return on_backend(cfg, build_network(cfg, device, precision, attention))
+
+
+def memory_tracker(cfg: Any, device: torch.device) -> MemoryTracker:
+    """The peak-memory region of a job: device-wide figures where the backend allocates outside torch."""
+    return MemoryTracker(device, other_runtimes=backends.get_backend(cfg.backend.name).foreign_memory)
 
 
 def clip_path(scenario: Any, workdir: Path) -> Path:
