@@ -52,8 +52,9 @@ def math_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: flo
 
 def call_dtype(q: torch.Tensor) -> torch.dtype:
     """The dtype an autocast-aware op computes ``q`` in: the autocast dtype where autocast is on, else q's."""
-    if torch.is_autocast_enabled(q.device.type):
-        return torch.get_autocast_dtype(q.device.type)
+    kind = q.device.type
+    if torch.amp.is_autocast_available(kind) and torch.is_autocast_enabled(kind):
+        return torch.get_autocast_dtype(kind)
     return q.dtype
 
 

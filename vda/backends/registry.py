@@ -138,7 +138,7 @@ def _openmp_header_found() -> bool:
 
 
 def _compile_available(device: torch.device) -> Optional[str]:
-    if device.type == "mps" and torch_version() < COMPILE_MPS_TORCH_FLOOR:
+    if device.type == "mps" and torch_version(torch.__version__) < COMPILE_MPS_TORCH_FLOOR:
         floor = ".".join(map(str, COMPILE_MPS_TORCH_FLOOR))
         return (
             f"backend=compile on mps needs torch>={floor} (Inductor fails on this model on MPS before), "
