@@ -481,3 +481,19 @@ def test_resolved_device_keeps_the_index(monkeypatch, tmp_path):
     result = run_scenario(to_object(cfg))
     assert result.params["device.resolved"] == "cpu:0"
     assert result.params["precision.fp32_math"] == "ieee"
+
+
+# the report keeps runs of different SDPA kernels apart (the CUDA check sweeps them)
+def test_report_labels_a_forced_sdpa_kernel():
+    from vda.bench.report import row_from_run
+
+    def run(kernel):
+        params = {"attention.name": "sdpa", "attention.sdpa_kernel": kernel, "device.resolved": "cuda:0"}
+        return types.SimpleNamespace(
+            data=types.SimpleNamespace(params=params, tags={}, metrics={}),
+            info=types.SimpleNamespace(run_id=kernel, start_time=0),
+        )
+
+    rows = [row_from_run(run(kernel)) for kernel in ("auto", "flash", "cudnn")]
+    assert [r.attention for r in rows] == ["sdpa", "sdpa:flash", "sdpa:cudnn"]
+    assert len({r.key for r in rows}) == 3

@@ -133,8 +133,7 @@ def _xformers_problem(device: torch.device, precision: str, kernel: str) -> Opti
     problem = facts(device).fused_attention_problem(device, precision)
     if problem is not None:
         return problem
-    dtype = torch.float16 if precision == "fp16" else torch.bfloat16 if precision == "bf16" else torch.float32
-    return xformers_probe(device, dtype)
+    return xformers_probe(device, {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32))
 
 
 def register_attention(
