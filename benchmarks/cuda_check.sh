@@ -33,7 +33,7 @@ step sweep -m encoder=vitl attention=sdpa,xformers,math precision=fp32,fp16,bf16
     scenario.warmup=2 scenario.min_runs=5 scenario.min_time_s=2
 # 2. the SDPA kernels one by one in half precision (flash/cuDNN run the fp32 temporal blocks on efficient/math);
 #    the report labels them sdpa:flash, sdpa:efficient, sdpa:cudnn
-step kernels -m encoder=vitl attention.sdpa_kernel=flash,efficient,cudnn precision=fp16,bf16 \
+step kernels -m encoder=vitl attention.kernel=flash,efficient,cudnn precision=fp16,bf16 \
     scenario.warmup=2 scenario.min_runs=5 scenario.min_time_s=2
 # 3. depth of every implementation against math fp32 (TF32 off), per precision
 step equivalence -m scenario=equivalence encoder=vitl precision=fp32,fp16,bf16

@@ -24,14 +24,16 @@ from torch.overrides import TorchFunctionMode
 
 from vda import backends, build_model
 from vda.attention import AttentionOp, attention_problem, implementations, math_attention
-from vda.backends import registry as backend_registry
-from vda.backends import runners
-from vda.backends.runners import OnnxRuntimeRunner, OpenVinoRunner
+from vda.backends import compile as compile_backend
+from vda.backends import onnxruntime as ort_backend
+from vda.backends import openvino as ov_backend
+from vda.backends.onnxruntime import OnnxRuntimeRunner
+from vda.backends.openvino import OpenVinoRunner
 from vda.errors import BackendUnavailableError, ConfigError, DeviceUnavailableError
 from vda.model import VideoDepthAnything
 from vda.model.temporal import TemporalModule
-from vda.pipeline import dataset
-from vda.pipeline.preprocess import Preprocessor
+from vda.infer import dataset
+from vda.depth.preprocess import Preprocessor
 from vda.runtime import device as device_mod
 from vda.runtime import precision as precision_mod
 from vda.runtime.device import DEVICES, MAX_SCORE_BYTES, resolve_device
@@ -64,7 +66,7 @@ def capability(monkeypatch):
 
 # 1. flash/cuDNN have no fp32 path: the temporal blocks' fp32 calls run efficient/math, the encoder's flash
 def test_flash_kernel_follows_each_calls_dtype_under_autocast(monkeypatch, on_record):
-    model = build_model("vits", sdpa_kernel="flash", device="cpu", precision="bf16", checkpoint=None)
+    model = build_model("vits", attention_options={"kernel": "flash"}, device="cpu", precision="bf16", checkpoint=None)
     on_record(implementations, "cuda")
     calls, real = [], F.scaled_dot_product_attention
 
@@ -93,9 +95,9 @@ def test_compile_refused_on_mps_before_torch_2_8(monkeypatch):
 
 def test_compile_refused_on_macos_cpu_without_openmp(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "platform", "darwin")
-    monkeypatch.setattr(backend_registry.shutil, "which", lambda name: None if name == "brew" else f"/usr/bin/{name}")
+    monkeypatch.setattr(compile_backend.shutil, "which", lambda name: None if name == "brew" else f"/usr/bin/{name}")
     banner = subprocess.CompletedProcess(["c++", "--version"], 0, stdout="Apple clang version 15.0.0 (clang-1500.3.9.4)\n")
-    monkeypatch.setattr(backend_registry.subprocess, "run", lambda *args, **kwargs: banner)
+    monkeypatch.setattr(compile_backend.subprocess, "run", lambda *args, **kwargs: banner)
     monkeypatch.delenv("OMP_PREFIX", raising=False)
     monkeypatch.delenv("CONDA_PREFIX", raising=False)
     assert "needs OpenMP, which Apple clang lacks" in backends.backend_status("compile", CPU)
@@ -107,7 +109,7 @@ def test_compile_refused_on_macos_cpu_without_openmp(monkeypatch, tmp_path):
 
 # 3, 11. ONNX Runtime providers: CUDA on the model's GPU, CoreML for device=mps only, on CPU+GPU units
 def test_onnxruntime_cuda_provider_runs_on_the_models_gpu():
-    assert runners.provider_options(["CUDAExecutionProvider", "CPUExecutionProvider"], torch.device("cuda:1")) == [
+    assert ort_backend.provider_options(["CUDAExecutionProvider", "CPUExecutionProvider"], torch.device("cuda:1")) == [
         ("CUDAExecutionProvider", {"device_id": 1}),
         "CPUExecutionProvider",
     ]
@@ -118,9 +120,9 @@ def test_coreml_only_for_mps_with_fp32_compute_units(monkeypatch):
     monkeypatch.setattr(
         onnxruntime, "get_available_providers", lambda: ["CoreMLExecutionProvider", "CPUExecutionProvider"]
     )
-    assert backend_registry.default_providers(CPU) == ["CPUExecutionProvider"]
-    assert backend_registry.default_providers(MPS) == ["CoreMLExecutionProvider", "CPUExecutionProvider"]
-    assert runners.provider_options(backend_registry.default_providers(MPS), MPS)[0] == (
+    assert ort_backend.default_providers(CPU) == ["CPUExecutionProvider"]
+    assert ort_backend.default_providers(MPS) == ["CoreMLExecutionProvider", "CPUExecutionProvider"]
+    assert ort_backend.provider_options(ort_backend.default_providers(MPS), MPS)[0] == (
         "CoreMLExecutionProvider",
         {"MLComputeUnits": "CPUAndGPU"},  # never the Neural Engine (fp16) for the fp32 graphs
     )
@@ -139,7 +141,7 @@ def test_onnxruntime_refuses_a_provider_that_fell_back_to_cpu(monkeypatch, tmp_p
 
     monkeypatch.setattr(onnxruntime, "InferenceSession", Session)
     graphs = types.SimpleNamespace(encoder=tmp_path / "encoder.onnx", head=tmp_path / "head.onnx")
-    monkeypatch.setattr("vda.export.cached_graphs", lambda *args, **kwargs: graphs)
+    monkeypatch.setattr(ort_backend, "cached_graphs", lambda *args, **kwargs: graphs)
     runner = OnnxRuntimeRunner(VideoDepthAnything("vits"), ["CUDAExecutionProvider", "CPUExecutionProvider"])
     with pytest.raises(BackendUnavailableError, match="could not start CUDAExecutionProvider"):
         runner.build((2, 3))
@@ -157,7 +159,7 @@ def test_openvino_refuses_a_precision_hint_the_hardware_ignores(monkeypatch, tmp
     path = tmp_path / "tiny.xml"
     ov.save_model(ov.Model([ops.relu(frames)], [frames]), str(path))
     graphs = types.SimpleNamespace(encoder=path, head=path)
-    monkeypatch.setattr("vda.export.cached_graphs", lambda *args, **kwargs: graphs)
+    monkeypatch.setattr(ov_backend, "cached_graphs", lambda *args, **kwargs: graphs)
     assert len(OpenVinoRunner(VideoDepthAnything("vits"), "CPU").build((2, 3))) == 2  # f32 is always honoured
     used = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f16"})
     used = used.get_property("INFERENCE_PRECISION_HINT").get_type_name()
@@ -435,8 +437,8 @@ def test_dataset_with_workers_on_mps_is_refused_before_any_work(monkeypatch, tmp
     from hydra import compose, initialize_config_dir
 
     from vda.config import to_object
-    from vda.pipeline.config import register_configs
-    from vda.pipeline.dataset import run_dataset
+    from vda.infer.config import register_configs
+    from vda.infer.dataset import run_dataset
 
     monkeypatch.setattr(device_mod, "mps_available", lambda: True)
     folder = tmp_path / "videos"
@@ -488,7 +490,7 @@ def test_report_labels_a_forced_sdpa_kernel():
     from vda.bench.report import row_from_run
 
     def run(kernel):
-        params = {"attention.name": "sdpa", "attention.sdpa_kernel": kernel, "device.resolved": "cuda:0"}
+        params = {"attention.name": "sdpa", "attention.kernel": kernel, "device.resolved": "cuda:0"}
         return types.SimpleNamespace(
             data=types.SimpleNamespace(params=params, tags={}, metrics={}),
             info=types.SimpleNamespace(run_id=kernel, start_time=0),

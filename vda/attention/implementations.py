@@ -15,9 +15,10 @@ batch item, head and query row, so the chunks give the same numbers.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -30,14 +31,33 @@ AttentionFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.
 SDPA_KERNELS = ("auto", "flash", "efficient", "math", "cudnn")
 
 
+@dataclass
+class AttentionConfig:
+    """The options every attention implementation has (its name); one with options subclasses this."""
+
+    name: str = "sdpa"
+
+
+@dataclass
+class SdpaConfig(AttentionConfig):
+    name: str = "sdpa"
+    # Which fused kernel torch may use: auto, flash, efficient, math or cudnn.
+    kernel: str = "auto"
+
+
+Choice = Union[str, AttentionConfig]
+
+
 @dataclass(frozen=True)
 class AttentionImpl:
-    # sdpa_kernel -> the function (only sdpa reads the kernel)
-    make: Callable[[str], AttentionFn]
-    # (device, precision, sdpa_kernel) -> why it cannot run there, None when it can
-    problem: Callable[[torch.device, str, str], Optional[str]]
-    # (device, sdpa_kernel, dtype of the call) -> whether it builds the [batch, heads, Nq, Nk] score tensor
-    materialises_scores: Callable[[torch.device, str, torch.dtype], bool]
+    # options (an instance of schema) -> the function
+    make: Callable[[AttentionConfig], AttentionFn]
+    # (device, precision, options) -> why it cannot run there, None when it can
+    problem: Callable[[torch.device, str, AttentionConfig], Optional[str]]
+    # (device, options, dtype of the call) -> whether it builds the [batch, heads, Nq, Nk] score tensor
+    materialises_scores: Callable[[torch.device, AttentionConfig, torch.dtype], bool]
+    # its options, the one home of their defaults (the attention=NAME Hydra group option)
+    schema: type = AttentionConfig
 
 
 ATTENTION: Registry[AttentionImpl] = Registry("attention")
@@ -76,7 +96,9 @@ def _sdpa_context(kernel: str, device: torch.device, dtype: torch.dtype) -> cont
     return sdpa_kernel(backends)
 
 
-def make_sdpa(kernel: str = "auto") -> AttentionFn:
+def make_sdpa(options: SdpaConfig) -> AttentionFn:
+    kernel = options.kernel
+
     def sdpa_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
         with _sdpa_context(kernel, q.device, call_dtype(q)):
             return F.scaled_dot_product_attention(q, k, v, scale=scale)
@@ -84,10 +106,10 @@ def make_sdpa(kernel: str = "auto") -> AttentionFn:
     return sdpa_attention
 
 
-def _sdpa_materialises(device: torch.device, kernel: str, dtype: torch.dtype) -> bool:
-    if kernel == "math":
+def _sdpa_materialises(device: torch.device, options: SdpaConfig, dtype: torch.dtype) -> bool:
+    if options.kernel == "math":
         return True
-    return kernel == "auto" and facts(device).sdpa_auto_materialises(device, dtype)
+    return options.kernel == "auto" and facts(device).sdpa_auto_materialises(device, dtype)
 
 
 def xformers_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
@@ -97,10 +119,13 @@ def xformers_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale:
     return memory_efficient_attention(q, k, v, scale=scale).transpose(1, 2)
 
 
-def _sdpa_problem(device: torch.device, precision: str, kernel: str) -> Optional[str]:
+def _sdpa_problem(device: torch.device, precision: str, options: SdpaConfig) -> Optional[str]:
+    kernel = options.kernel
+    if kernel not in SDPA_KERNELS:
+        raise ConfigError(f"unknown attention.kernel {kernel!r}; choose one of {', '.join(SDPA_KERNELS)}")
     f = facts(device)
     if kernel not in f.sdpa_kernels:
-        return f"sdpa_kernel={kernel} is not available on {device.type}; choose one of {', '.join(f.sdpa_kernels)}"
+        return f"attention.kernel={kernel} is not available on {device.type}; choose one of {', '.join(f.sdpa_kernels)}"
     problem = f.sdpa_kernel_problem(device, kernel, precision)
     if problem is None and kernel not in ("auto", "math"):
         problem = f.fused_attention_problem(device, precision)
@@ -122,7 +147,7 @@ def xformers_probe(device: torch.device, dtype: torch.dtype) -> Optional[str]:
     return None
 
 
-def _xformers_problem(device: torch.device, precision: str, kernel: str) -> Optional[str]:
+def _xformers_problem(device: torch.device, precision: str, options: AttentionConfig) -> Optional[str]:
     if importlib.util.find_spec("xformers") is None:
         return (
             "attention=xformers needs the xformers package, which is not installed (install the build that "
@@ -153,9 +178,9 @@ def register_attention(
     ATTENTION.register(
         name,
         AttentionImpl(
-            make=lambda kernel: fn,
-            problem=lambda device, precision, kernel: available(device) if available is not None else None,
-            materialises_scores=lambda device, kernel, dtype: materialises_scores,
+            make=lambda options: fn,
+            problem=lambda device, precision, options: available(device) if available is not None else None,
+            materialises_scores=lambda device, options, dtype: materialises_scores,
         ),
         replace=replace,
     )
@@ -164,34 +189,49 @@ def register_attention(
 
 ATTENTION.register(
     "sdpa",
-    AttentionImpl(make_sdpa, _sdpa_problem, _sdpa_materialises),
-    help="torch.nn.functional.scaled_dot_product_attention; attention.sdpa_kernel=auto|flash|efficient|math|cudnn",
+    AttentionImpl(make_sdpa, _sdpa_problem, _sdpa_materialises, SdpaConfig),
+    help="torch.nn.functional.scaled_dot_product_attention; attention.kernel=auto|flash|efficient|math|cudnn",
 )
 ATTENTION.register(
     "xformers",
-    AttentionImpl(lambda kernel: xformers_attention, _xformers_problem, lambda device, kernel, dtype: False),
+    AttentionImpl(lambda options: xformers_attention, _xformers_problem, lambda device, options, dtype: False),
     help="xformers.ops.memory_efficient_attention (CUDA only; the build matching your torch, see docs/devices.md)",
 )
 ATTENTION.register(
     "math",
-    AttentionImpl(lambda kernel: math_attention, lambda device, precision, kernel: None, lambda device, kernel, dtype: True),
+    AttentionImpl(lambda options: math_attention, lambda device, precision, options: None, lambda device, options, dtype: True),
     help="explicit matmul + softmax in fp32: the readable reference",
 )
 
 
-def attention_problem(name: str, device: torch.device, precision: str = "fp32", sdpa_kernel: str = "auto") -> Optional[str]:
-    """Why ``name`` cannot run on ``device`` at ``precision``; None when it can. Unknown names raise ConfigError."""
-    impl = ATTENTION.get(name)
-    if sdpa_kernel not in SDPA_KERNELS:
-        raise ConfigError(f"unknown attention.sdpa_kernel {sdpa_kernel!r}; choose one of {', '.join(SDPA_KERNELS)}")
-    return impl.problem(torch.device(device), str(getattr(precision, "value", precision)), sdpa_kernel)
+def attention_options(choice: Choice, **options) -> AttentionConfig:
+    """The options record of an implementation: from its name (and keyword options), or any
+    :class:`AttentionConfig` retyped as its implementation's schema. ConfigError for an unknown name or option."""
+    if isinstance(choice, AttentionConfig):
+        options = {**{f.name: getattr(choice, f.name) for f in dataclasses.fields(choice)}, **options}
+        choice = options.pop("name")
+    schema = ATTENTION.get(choice).schema
+    fields = [f.name for f in dataclasses.fields(schema) if f.name != "name"]
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise ConfigError(f"attention={choice} has no option {', '.join(unknown)}; its options: {', '.join(fields) or 'none'}")
+    return schema(name=choice, **options)
 
 
-def check_attention(name: str, device: torch.device, precision: str = "fp32", sdpa_kernel: str = "auto") -> None:
-    """Raise :class:`BackendUnavailableError` (ConfigError for unknown names) if ``name`` cannot run."""
-    problem = attention_problem(name, device, precision, sdpa_kernel)
+def attention_problem(choice: Choice, device: torch.device, precision: str = "fp32") -> Optional[str]:
+    """Why ``choice`` (a name or its options) cannot run on ``device`` at ``precision``; None when it can.
+    Unknown names and option values raise ConfigError."""
+    options = attention_options(choice)
+    return ATTENTION.get(options.name).problem(torch.device(device), str(getattr(precision, "value", precision)), options)
+
+
+def check_attention(choice: Choice, device: torch.device, precision: str = "fp32") -> AttentionConfig:
+    """Its options when ``choice`` can run; raise :class:`BackendUnavailableError` (ConfigError if unknown) if not."""
+    options = attention_options(choice)
+    problem = attention_problem(options, device, precision)
     if problem is not None:
         raise BackendUnavailableError(problem)
+    return options
 
 
 class Split(NamedTuple):
@@ -224,18 +264,20 @@ def attention_split(q: torch.Tensor, k: torch.Tensor, materialises_scores: bool)
 class AttentionOp(torch.nn.Module):
     """Holds the selected attention function; has no parameters, so checkpoints are unaffected."""
 
-    def __init__(self, name: str = "sdpa", sdpa_kernel: str = "auto") -> None:
+    def __init__(self, choice: Choice = AttentionConfig.name) -> None:
         super().__init__()
-        self.set(name, sdpa_kernel)
+        self.set(choice)
 
-    def set(self, name: str, sdpa_kernel: str = "auto") -> None:
-        impl = ATTENTION.get(name)
-        self.name, self.sdpa_kernel = name, sdpa_kernel
-        self.fn = impl.make(sdpa_kernel)
+    def set(self, choice: Choice) -> None:
+        """Use ``choice`` (a name, with default options, or its options record) from now on."""
+        self.options = attention_options(choice)
+        impl = ATTENTION.get(self.options.name)
+        self.name = self.options.name
+        self.fn = impl.make(self.options)
         self._materialises_scores = impl.materialises_scores
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
-        split = attention_split(q, k, self._materialises_scores(q.device, self.sdpa_kernel, call_dtype(q)))
+        split = attention_split(q, k, self._materialises_scores(q.device, self.options, call_dtype(q)))
         if split == tuple(q.shape[:3]):
             return self.fn(q, k, v, scale)
         return torch.cat([self._heads(q[i : i + split.batch], k[i : i + split.batch], v[i : i + split.batch], scale, split)
@@ -249,15 +291,17 @@ class AttentionOp(torch.nn.Module):
         return torch.cat([self.fn(q[:, :, r : r + split.queries], k, v, scale) for r in range(0, q.shape[2], split.queries)], dim=2)
 
     def extra_repr(self) -> str:
-        return self.name if self.name != "sdpa" else f"sdpa, kernel={self.sdpa_kernel}"
+        return ", ".join(f"{f.name}={getattr(self.options, f.name)}" for f in dataclasses.fields(self.options))
 
 
 __all__ = [
     "ATTENTION",
     "SDPA_KERNELS",
+    "AttentionConfig",
     "AttentionFn",
     "AttentionImpl",
     "AttentionOp",
+    "attention_options",
     "Split",
     "attention_problem",
     "attention_split",
@@ -266,6 +310,7 @@ __all__ = [
     "make_sdpa",
     "math_attention",
     "register_attention",
+    "SdpaConfig",
     "xformers_attention",
     "xformers_probe",
 ]
