@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from vda import backends, build_model
-from vda.attention import AttentionOp, attention_problem, implementations, math_attention
+from vda.attention import AttentionOp, SdpaConfig, attention_problem, implementations, math_attention
 from vda.backends import compile as compile_backend
 from vda.backends import onnxruntime as ort_backend
 from vda.backends import openvino as ov_backend
@@ -420,7 +420,7 @@ def test_cuda_sdpa_math_kernel_is_split(monkeypatch, on_record, capability, kern
 
     monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
     q = torch.empty(32, 16, 1370, 64, device="meta", dtype=dtype)  # a vitl window's encoder attention at 518
-    assert AttentionOp("sdpa", kernel)(q, q, q, 0.125).shape == q.shape
+    assert AttentionOp(SdpaConfig(kernel=kernel))(q, q, q, 0.125).shape == q.shape
     assert len(sizes) > 1 and max(sizes) <= MAX_SCORE_BYTES
 
 
@@ -477,7 +477,7 @@ def test_resolved_device_keeps_the_index(monkeypatch, tmp_path):
 
     register_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        cfg = compose("bench", overrides=["device=cpu", "device.name=cpu:0", "scenario.stub_model=true", "scenario=pipeline",
+        cfg = compose("bench", overrides=["device=cpu", "device.name=cpu:0", "scenario=pipeline", "scenario.no_model=true",
                                           "scenario.clip_frames=2", "scenario.clip_height=28", "scenario.clip_width=28",
                                           "scenario.npz=false", "scenario.vis=false", "mlflow.enabled=false"])
     result = run_scenario(to_object(cfg))
