@@ -4,6 +4,7 @@ points at an existing file and heading, the set-up commands are the ones CI runs
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import runpy
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +23,8 @@ PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 # Pages other branches write (configuration reference, accuracy, outputs, devices, tracking, development): links to
 # them are exempt from the existence check until those branches are merged.
 PAGES_OF_OTHER_BRANCHES = {"configuration.md", "accuracy.md", "outputs.md", "devices.md", "tracking.md", "development.md"}
+# Modules other branches add (the dashboard): exempt from the existence check until those branches are merged.
+MODULES_OF_OTHER_BRANCHES = {"vda.dashboard"}
 ENTRY_CONFIGS = {"run_infer.py": "infer", "run_bench.py": "bench"}
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
@@ -97,30 +101,49 @@ def test_readme_set_up_is_what_ci_runs():
         assert f"install -q {'-e ' if '[' in requirement else ''}{requirement}" in ci, requirement
 
 
+def test_documented_modules_and_scripts_exist():
+    """``python -m MODULE``, ``python FILE`` and ``bash FILE`` name modules and files that exist."""
+    missing = []
+    for page in PAGES:
+        for command in _commands(page):
+            for module in re.findall(r"python -m ([\w.]+)", command):
+                if module not in ("pytest", *MODULES_OF_OTHER_BRANCHES) and importlib.util.find_spec(module) is None:
+                    missing.append(f"{page.name}: {module}")
+            for script in re.findall(r"(?:python|bash) ((?:\w+/)*\w+\.(?:py|sh))\b", command):
+                if not (ROOT / script).exists():
+                    missing.append(f"{page.name}: {script}")
+    assert not missing, missing
+
+
 @lru_cache(maxsize=None)
 def _register(script: str) -> None:
     runpy.run_path(str(ROOT / script), run_name="vda_docs_check")  # registers the script's structured configs
 
 
-def _overrides(command: str) -> tuple[str, list[str]]:
-    """The entry script and the overrides of ``command`` as the shell passes them; a sweep takes its first value."""
+def _overrides(command: str) -> tuple[str, list[str], dict[str, list[str]]]:
+    """The entry script of ``command``, its overrides as the shell passes them (a sweep takes its first value),
+    and every value each swept config group takes."""
+    arguments = command.split(maxsplit=2)[2] if len(command.split()) > 2 else ""
     words = subprocess.run(
-        ["bash", "-c", f"printf '%s\\0' {command.split(maxsplit=2)[2] if len(command.split()) > 2 else ''}"],
-        capture_output=True, text=True, check=True, cwd=ROOT,
+        ["bash", "-c", f"printf '%s\\0' {arguments}"], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout.split("\0")[:-1]
-    script = command.split()[1]
     overrides = [word for word in words if word not in ("", "-m", "--cfg", "job", "--help")]
     parsed = OverridesParser.create().parse_overrides(overrides)
-    return script, [
-        f"{o.get_key_element()}={next(o.sweep_string_iterator())}" if o.is_sweep_override() else o.input_line
-        for o in parsed
-    ]
+    swept = {o.get_key_element(): list(o.sweep_string_iterator()) for o in parsed if o.is_sweep_override()}
+    first = [f"{o.get_key_element()}={swept[o.get_key_element()][0]}" if o.is_sweep_override() else o.input_line
+             for o in parsed]
+    return command.split()[1], first, swept
 
 
 @pytest.mark.parametrize("where, command", _entry_commands(), ids=[w for w, _ in _entry_commands()])
 def test_documented_commands_compose(where, command):
-    script, overrides = _overrides(command)
+    script, overrides, swept = _overrides(command)
     _register(script)
+    store = ConfigStore.instance().repo
+    for group, values in swept.items():
+        if group in store:  # a swept config group: every value is a registered record
+            unknown = [value for value in values if f"{value}.yaml" not in store.get(group, {})]
+            assert not unknown, f"{group}: no such choice {unknown}"
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         hydra_settings = any(override.startswith("hydra") for override in overrides)  # launchers: slower to compose
         compose(ENTRY_CONFIGS[script], overrides=overrides, return_hydra_config=hydra_settings)
