@@ -41,7 +41,11 @@ def register_configs() -> None:
     store_choice_groups(cs)
     cs.store(name="base_bench", node=BenchConfig)
     for record in SCENARIOS.records():
-        cs.store(group="scenario", name=record.name, node=record.value.schema)
+        if record.value.defaults:  # the option also sets other groups' defaults, so it lives at the top level
+            node = {"scenario": OmegaConf.structured(record.value.schema), **record.value.defaults}
+            cs.store(group="scenario", name=record.name, node=node, package="_global_")
+        else:
+            cs.store(group="scenario", name=record.name, node=record.value.schema)
 
 
 def bench_config(data: dict | DictConfig) -> BenchConfig:
