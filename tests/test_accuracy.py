@@ -355,6 +355,7 @@ def small_sintel(root: Path) -> Path:
         ("protocol_not_offered", "has no long protocol"),
         ("tae_without_cameras", "needs K and pose"),
         ("no_prediction", "none of the 3 scored frames has a prediction"),
+        ("input_size", "scenario.input_size=7 is below the patch size"),
     ],
 )
 def test_bad_input_is_one_line_before_any_inference(tmp_path, bench, monkeypatch, case, expected):
@@ -374,6 +375,7 @@ def test_bad_input_is_one_line_before_any_inference(tmp_path, bench, monkeypatch
         "protocol_not_offered": [f"scenario.root={root}", "scenario.protocol=long"],
         "tae_without_cameras": [f"scenario.json={index}", "scenario.dataset=scannet", "scenario.protocol=tae"],
         "no_prediction": [f"scenario.root={root}", f"scenario.predictions={tmp_path / 'empty'}"],
+        "input_size": [f"scenario.root={root}", "scenario.input_size=7"],
     }[case]
     if case == "missing_file":
         (root / "sintel" / "depth" / "a" / "0001.png").unlink()
@@ -446,3 +448,23 @@ def test_stream_mode_scores_the_streaming_rule(bench, tiny_sintel, random_checkp
     )
     assert outcome.result.status is Status.ok, outcome.result.reason
     assert outcome.result.metrics["frames"] == 8 and 0 <= outcome.result.metrics["delta1"] <= 1
+
+
+def test_inference_reads_a_scene_lazily(tmp_path, monkeypatch, tiny_model):
+    """The engine gets the images one window ahead, not the whole scene at once (memory stays bounded)."""
+    from vda.evaluation import EnginePredictions
+    from vda.evaluation import predictions as source_module
+    from vda.pipeline.engine import WindowedDepth
+
+    rng = np.random.default_rng(9)
+    frames = [{"image": rng.integers(0, 255, (16, 20, 3), dtype=np.uint8), "gt": rng.uniform(1, 60, (16, 20))} for _ in range(40)]
+    write_dataset(tmp_path, "sintel", {"long": frames}, 100.0)
+    reads = []
+    real = source_module.load_image
+    monkeypatch.setattr(source_module, "load_image", lambda path: reads.append(path) or real(path))
+    chosen = plan("sintel", "short", tmp_path, None, images=True)
+    source = EnginePredictions(WindowedDepth(tiny_model, 28), "sintel")
+    stream = source(chosen.scenes[0], chosen.scored(chosen.scenes[0]))
+    first = next(stream)
+    assert first.shape == (16, 20) and len(reads) == 32  # one window read, 8 frames still on disk
+    assert len(list(stream)) == 39 and len(reads) == 40 and source.frames == 40

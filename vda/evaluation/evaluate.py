@@ -2,8 +2,9 @@
 
 :func:`plan` reads and checks everything before any inference (the dataset and protocol names, the index,
 every listed file); :func:`evaluate` then asks a prediction source for each scene's scored frames and keeps
-only that scene's prepared predictions (float32, at the cropped ground-truth size) while it scores it: the
-fit streams over the frames, the ground truth is read again for the metrics.
+one prepared prediction (float32, at the cropped ground-truth size) in memory at a time: the fit streams over
+the frames while each prepared prediction is parked in a scratch file, then a second pass reads them back
+with the ground truth for the metrics, so memory does not grow with the scene's length.
 
 Frames that are not scored, and how they are counted:
 
@@ -23,6 +24,7 @@ import csv
 import io
 import logging
 import math
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -58,7 +60,7 @@ class Plan:
 
 def plan(dataset: str, protocol: str, root: Optional[Path], index: Optional[Path], images: bool) -> Plan:
     """Check the names, read the index (``index`` or the protocol's file under ``root/dataset``) and check that
-    every listed ground truth, and every image when ``images``, exists."""
+    the ground truth of every scored frame, and every listed image when ``images`` (all are inferred), exists."""
     record = DATASETS.get(dataset)
     rule = record.protocol(protocol, dataset)
     if index is None:
@@ -68,8 +70,9 @@ def plan(dataset: str, protocol: str, root: Optional[Path], index: Optional[Path
             raise DatasetError(f"scenario.root={root} is not a folder")
         index = root / dataset / rule.index
     scenes = read_index(index, dataset, cameras=rule.tae)[: rule.scenes]
-    check_files(scenes, images)
     chosen = Plan(dataset, protocol, record, rule, index, scenes)
+    for scene in scenes:
+        check_files(scene, chosen.scored(scene), images)
     if not any(chosen.scored(scene) for scene in scenes):
         raise DatasetError(f"index {index}: no scene has a frame in the {protocol} protocol's range")
     return chosen
@@ -128,6 +131,31 @@ class Evaluation:
         return out.getvalue()
 
 
+class Parked:
+    """Prepared predictions of one scene parked in a scratch folder (deleted on exit), read back in order."""
+
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="vda-eval-")
+        self.frames: list[Frame] = []
+
+    def __enter__(self) -> "Parked":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._folder.cleanup()
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def add(self, frame: Frame, prepared: np.ndarray) -> None:
+        np.save(Path(self._folder.name) / f"{len(self.frames)}.npy", prepared)
+        self.frames.append(frame)
+
+    def __iter__(self) -> Iterator[tuple[Frame, np.ndarray]]:
+        for i, frame in enumerate(self.frames):
+            yield frame, np.load(Path(self._folder.name) / f"{i}.npy")
+
+
 def _prepare(prediction: np.ndarray, gt_shape: tuple[int, int], plan: Plan) -> np.ndarray:
     if plan.protocol.crop_prediction:
         prediction = prediction[plan.record.crop_slices()]
@@ -139,11 +167,15 @@ def _cropped_gt(frame: Frame, plan: Plan) -> np.ndarray:
 
 
 def score_scene(plan: Plan, scene: Scene, predictions: Iterator[Optional[np.ndarray]]) -> SequenceScore:
-    """Score one scene from its scored frames' predictions (held until the scene is scored, then released)."""
+    """Score one scene from its scored frames' predictions (parked on disk until the scene is scored)."""
+    with Parked() as kept:
+        return _score_parked(plan, scene, predictions, kept)
+
+
+def _score_parked(plan: Plan, scene: Scene, predictions: Iterator[Optional[np.ndarray]], kept: Parked) -> SequenceScore:
     score = SequenceScore(scene.name)
     cap = plan.record.max_depth
     fit = AffineFit()
-    kept: list[tuple[Frame, np.ndarray]] = []
     frames = plan.scored(scene)
     for frame, prediction in zip(frames, predictions, strict=True):
         if prediction is None:
@@ -158,7 +190,7 @@ def score_scene(plan: Plan, scene: Scene, predictions: Iterator[Optional[np.ndar
         prepared = _prepare(prediction, gt.shape, plan)
         valid = valid_mask(gt, cap)
         fit.add(prepared[valid], 1.0 / (gt[valid].astype(np.float64) + GT_EPS))
-        kept.append((frame, prepared))
+        kept.add(frame, prepared)
     if not kept:
         return score
     score.scale, score.shift = fit.solve()
@@ -169,7 +201,7 @@ def score_scene(plan: Plan, scene: Scene, predictions: Iterator[Optional[np.ndar
     return score
 
 
-def _score_depth(plan: Plan, score: SequenceScore, kept: list[tuple[Frame, np.ndarray]]) -> None:
+def _score_depth(plan: Plan, score: SequenceScore, kept: Parked) -> None:
     cap = plan.record.max_depth
     per_frame = []
     for frame, prepared in kept:
@@ -184,15 +216,16 @@ def _score_depth(plan: Plan, score: SequenceScore, kept: list[tuple[Frame, np.nd
         score.delta1 = float(np.mean([m.delta1 for m in per_frame]))
 
 
-def _score_tae(plan: Plan, score: SequenceScore, kept: list[tuple[Frame, np.ndarray]]) -> None:
+def _score_tae(plan: Plan, score: SequenceScore, kept: Parked) -> None:
     if len(kept) < 2:
         return  # upstream divides by 2(N-1) = 0
     cap = plan.record.max_depth
     total = 0.0
-    previous_frame, previous = kept[0][0], aligned_depth(kept[0][1], score.scale, score.shift, cap)
-    for frame, prepared in kept[1:]:
+    previous_frame, previous = None, None
+    for frame, prepared in kept:
         depth = aligned_depth(prepared, score.scale, score.shift, cap)
-        total += sum(pair_errors(previous, depth, previous_frame.pose, frame.pose, previous_frame.K))
+        if previous is not None:
+            total += sum(pair_errors(previous, depth, previous_frame.pose, frame.pose, previous_frame.K))
         previous_frame, previous = frame, depth
     score.frames_scored = len(kept)
     score.tae = total / (2 * (len(kept) - 1)) * 100.0

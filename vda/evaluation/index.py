@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterable, Optional
 
 import numpy as np
 from PIL import Image
@@ -83,13 +83,12 @@ def read_index(path: Path, dataset: str, cameras: bool = False) -> list[Scene]:
     return scenes
 
 
-def check_files(scenes: list[Scene], images: bool) -> None:
-    """Every listed ground truth (and image, when ``images``) exists; the first missing one is named."""
-    for scene in scenes:
-        for frame in scene.frames:
-            for path in (frame.image_path, frame.gt_path) if images else (frame.gt_path,):
-                if not path.is_file():
-                    raise DatasetError(f"scene {scene.name!r} lists {path}, which does not exist")
+def check_files(scene: Scene, scored: Iterable[Frame], images: bool) -> None:
+    """The ground truth of every scored frame (and every listed image, when ``images``) exists."""
+    paths = [frame.image_path for frame in scene.frames] if images else []
+    for path in paths + [frame.gt_path for frame in scored]:
+        if not path.is_file():
+            raise DatasetError(f"scene {scene.name!r} lists {path}, which does not exist")
 
 
 def prediction_path(root: Path, dataset: str, frame: Frame) -> Path:

@@ -13,7 +13,6 @@ Everything is checked before any inference; the library is :mod:`vda.evaluation`
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -24,14 +23,13 @@ from vda.bench.scenarios.base import SCENARIOS, Scenario, ScenarioConfig
 from vda.bench.scenarios.common import build_for
 from vda.errors import ConfigError
 from vda.evaluation import EnginePredictions, SavedPredictions, evaluate, missing_predictions, plan
+from vda.model.dinov2 import PATCH_SIZE as PATCH
 from vda.pipeline.command import resolve_path
 from vda.pipeline.config import InferSettings
 from vda.pipeline.modes import MODES, check_backend_for
 from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
 from vda.runtime.timing import StageTimes
-
-logger = logging.getLogger(__name__)
 
 PAPER_INPUT_SIZE = 518
 WEIGHTS_TAG = "vda.weights"
@@ -76,6 +74,8 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
         MODES.get(scenario.mode)
         check_backend_for(scenario.mode, cfg.backend.name)
     input_size = int(scenario.input_size or PAPER_INPUT_SIZE)
+    if input_size < PATCH:
+        raise ConfigError(f"scenario.input_size={input_size} is below the patch size {PATCH}; use e.g. 518 (null)")
     root = resolve_path(scenario.root) if scenario.root is not None else None
     index = resolve_path(scenario.json) if scenario.json is not None else None
     chosen = plan(scenario.dataset, scenario.protocol, root, index, images=not scored_only)
@@ -92,8 +92,6 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
             source = EnginePredictions(_engine(cfg, device, precision, input_size), scenario.dataset, save_dir)
             params["scenario.input_size"] = input_size
             tags[WEIGHTS_TAG] = str(cfg.model.checkpoint)
-            if cfg.model.checkpoint == "random":
-                logger.warning("model.checkpoint=random: these scores measure seeded random weights, not the model")
         with torch.inference_mode():
             evaluation = evaluate(chosen, source)
     metrics = {**evaluation.metrics(), "peak_mem_mb": memory.peak_mb}
