@@ -80,8 +80,8 @@ class Row:
 def _workload(params: dict[str, str]) -> str:
     if "scenario.dataset" in params:
         source = "saved predictions" if params.get("scenario.predictions", "None") != "None" else params.get("scenario.mode")
-        size = params.get("scenario.input_size")
-        return f"{params['scenario.dataset']} {params.get('scenario.protocol')} {source}" + (f" @ {size}" if size else "")
+        size = params.get("scenario.input_size", "None")
+        return f"{params['scenario.dataset']} {params.get('scenario.protocol')} {source}" + (f" @ {size}" if size != "None" else "")
     if "video.size" in params:
         stub = " (stub model)" if params.get("scenario.stub_model") == "True" else ""
         return f"video {params['video.size']} @ {params.get('scenario.input_size', '?')}{stub}"
