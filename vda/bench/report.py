@@ -365,7 +365,7 @@ def charts(rows: list[Row], out_dir: Path) -> list[str]:
     scored = _sorted([r for r in rows if r.scored and r.status == "ok" and "throughput_fps" in r.metrics])
     panels = [(key, label) for key, label in ACCURACY_AXES if any(key in r.metrics for r in scored)]
     if panels:
-        fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
+        fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
         for ax, (key, label) in zip(axes[0], panels, strict=True):
             points = [r for r in scored if key in r.metrics]
             for r in points:
@@ -374,6 +374,8 @@ def charts(rows: list[Row], out_dir: Path) -> list[str]:
                             xytext=(4, 4), textcoords="offset points")
             ax.set_xlabel("inference frames/s")
             ax.set_ylabel(label)
+            ax.ticklabel_format(axis="y", useOffset=False)
+            ax.margins(x=0.6, y=0.2)
             ax.grid(alpha=0.3)
         fig.suptitle("accuracy against speed (one point per job)")
         save(fig, "accuracy_speed.png")
