@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from vda.bench import report
-from vda.bench.app import BenchJobFailed, check_single_run, run_job
+from vda.bench.command import BenchJobFailed, check_single_run, run_job
 from vda.bench.config import register_configs
 from vda.bench.recorder import KIND_TAG, experiment_id
 from vda.bench.result import Status
@@ -454,7 +454,7 @@ def test_inference_reads_a_scene_lazily(tmp_path, monkeypatch, tiny_model):
     """The engine gets the images one window ahead, not the whole scene at once (memory stays bounded)."""
     from vda.evaluation import EnginePredictions
     from vda.evaluation import predictions as source_module
-    from vda.pipeline.engine import WindowedDepth
+    from vda.depth.engine import WindowedDepth
 
     rng = np.random.default_rng(9)
     frames = [{"image": rng.integers(0, 255, (16, 20, 3), dtype=np.uint8), "gt": rng.uniform(1, 60, (16, 20))} for _ in range(40)]

@@ -21,17 +21,18 @@ import torch
 from vda.bench.result import JobResult
 from vda.bench.scenarios.base import SCENARIOS, Scenario, ScenarioConfig
 from vda.bench.scenarios.common import build_for
+from vda.depth.modes import MODES
+from vda.depth.settings import InferSettings
 from vda.errors import ConfigError
 from vda.evaluation import EnginePredictions, SavedPredictions, evaluate, missing_predictions, plan
+from vda.factory import check_mode_backend
 from vda.model.dinov2 import PATCH_SIZE as PATCH
-from vda.pipeline.command import resolve_path
-from vda.pipeline.config import InferSettings
-from vda.pipeline.modes import MODES, check_backend_for
+from vda.paths import resolve_path
 from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
 from vda.runtime.timing import StageTimes
 
-PAPER_INPUT_SIZE = 518
+PAPER_INPUT_SIZE = InferSettings.input_size  # 518, the paper's setting
 WEIGHTS_TAG = "vda.weights"
 CSV_ARTIFACT = "sequences.csv"
 
@@ -72,7 +73,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
         raise ConfigError("scenario.predictions scores saved predictions; scenario.save_predictions needs inference")
     if not scored_only:
         MODES.get(scenario.mode)
-        check_backend_for(scenario.mode, cfg.backend.name)
+        check_mode_backend(scenario.mode, cfg.backend.name)
     input_size = int(scenario.input_size or PAPER_INPUT_SIZE)
     if input_size < PATCH:
         raise ConfigError(f"scenario.input_size={input_size} is below the patch size {PATCH}; use e.g. 518 (null)")
