@@ -76,6 +76,10 @@ SUMMARY_METRICS = (
     ("throughput_fps", "", "frames/s", 2),
     ("first_call_s", "first call", "s", 2),
     ("peak_mem_mb", "peak", "MiB", 0),
+    ("abs_rel", "AbsRel", "", 4),
+    ("rmse", "RMSE", "", 4),
+    ("delta1", "δ1", "", 4),
+    ("tae", "TAE", "", 3),
 )
 STAGE_PREFIX = "stage_s_"
 

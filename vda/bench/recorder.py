@@ -98,6 +98,8 @@ def record_job(cfg: Any, result: JobResult, parent_run_id: Optional[str] = None)
     tags = {KIND_TAG: "job", SCENARIO_TAG: scenario}
     run_id = write_run(client, experiment, job_name(cfg, result), result, params, tags, parent_run_id)
     client.log_text(run_id, config_yaml(cfg), "config.yaml")
+    for artifact, text in result.artifacts.items():
+        client.log_text(run_id, text, artifact)
     for child in result.children:
         child.tags = result.tags
         child_params = {**params, **{key: str(value) for key, value in child.params.items()}}

@@ -2,9 +2,9 @@
 
     python -m vda.bench.report [--tracking-uri URI] [--experiment vda-bench] [--sweep latest|RUN_ID|all] [--out DIR]
 
-Writes ``DIR/report.md`` (tables: speed and memory, pipeline stages, equivalence; a note per run that did not
-run) and ``DIR/latency.png``, ``DIR/memory.png``, ``DIR/equivalence.png``, ``DIR/pipeline_stages.png`` for
-the data present. ``--sweep all`` (default) keeps the latest run of each configuration; ``latest`` the jobs
+Writes ``DIR/report.md`` (tables: speed and memory, pipeline stages, equivalence, accuracy; a note per run that
+did not run) and ``DIR/latency.png``, ``DIR/memory.png``, ``DIR/equivalence.png``, ``DIR/pipeline_stages.png``,
+``DIR/accuracy_speed.png`` for the data present. ``--sweep all`` (default) keeps the latest run of each configuration; ``latest`` the jobs
 of the most recent sweep; a run id the jobs of that sweep.
 """
 
@@ -23,6 +23,9 @@ from vda.tracking import KIND_TAG, PARENT_TAG, default_tracking_uri
 from vda.bench.scenarios import SCENARIOS
 from vda.runtime.timing import STAGES
 MAX_RUNS = 50000
+ACCURACY_COUNTS = ("sequences", "frames", "missing_predictions", "nonfinite_frames", "collapsed_frames")
+# (metric, axis label) plotted against frames/s, one panel each when a job logged it
+ACCURACY_AXES = (("delta1", "δ1 (higher is better)"), ("abs_rel", "AbsRel (lower is better)"), ("tae", "TAE (lower is better)"))
 
 
 @dataclass
@@ -43,6 +46,8 @@ class Row:
     workload: str
     start_time: int
     metrics: dict[str, float] = field(default_factory=dict)
+    # What an accuracy job scored with: the weights, or the folder of saved predictions.
+    weights: str = ""
 
     @property
     def config(self) -> str:
@@ -59,6 +64,11 @@ class Row:
         return self.kind == "job" and (self.scenario not in SCENARIOS or SCENARIOS.get(self.scenario).timed)
 
     @property
+    def scored(self) -> bool:
+        """A job of the accuracy scenario (it scores a dataset)."""
+        return self.kind == "job" and self.scenario == "accuracy"
+
+    @property
     def staged(self) -> bool:
         """Has per-stage seconds (a pipeline-like scenario)."""
         return self.status == "ok" and any(k.startswith("stage_s_") for k in self.metrics)
@@ -69,6 +79,10 @@ class Row:
 
 
 def _workload(params: dict[str, str]) -> str:
+    if "scenario.dataset" in params:
+        source = "saved predictions" if params.get("scenario.predictions", "None") != "None" else params.get("scenario.mode")
+        size = params.get("scenario.input_size", "None")
+        return f"{params['scenario.dataset']} {params.get('scenario.protocol')} {source}" + (f" @ {size}" if size != "None" else "")
     if "video.size" in params:
         stub = " (stub model)" if params.get("scenario.stub_model") == "True" else ""
         return f"video {params['video.size']} @ {params.get('scenario.input_size', '?')}{stub}"
@@ -101,6 +115,7 @@ def row_from_run(run) -> Row:
         workload=_workload(p),
         start_time=run.info.start_time or 0,
         metrics=dict(run.data.metrics),
+        weights=t.get("vda.weights", p.get("model.checkpoint", "")),
     )
 
 
@@ -227,7 +242,46 @@ def markdown(rows: list[Row], charts: Sequence[str], source: str) -> str:
             ],
         )
         out.append("")
-    failed = [r for r in _sorted(speed) + equiv if r.status != "ok"]
+    scored = _sorted([r for r in rows if r.scored])
+    if scored:
+        out += ["## Accuracy (AbsRel, RMSE, TAE: lower is better; δ1: higher is better)", ""]
+        out += _table(
+            [
+                "encoder",
+                "device",
+                "precision",
+                "attention",
+                "backend",
+                "dataset, protocol, mode @ size",
+                "status",
+                "weights",
+                "AbsRel",
+                "RMSE",
+                "δ1",
+                "TAE",
+                "frames/s",
+                "sequences",
+                "frames",
+                "missing",
+                "non-finite",
+                "collapsed",
+            ],
+            [
+                [
+                    *r.identity(),
+                    r.weights,
+                    _num(r.metrics.get("abs_rel"), 4),
+                    _num(r.metrics.get("rmse"), 4),
+                    _num(r.metrics.get("delta1"), 4),
+                    _num(r.metrics.get("tae"), 3),
+                    _num(r.metrics.get("throughput_fps"), 2),
+                    *(_num(r.metrics.get(k), 0) for k in ACCURACY_COUNTS),
+                ]
+                for r in scored
+            ],
+        )
+        out.append("")
+    failed = [r for r in _sorted(speed) + equiv + scored if r.status != "ok"]
     if failed:
         out += ["## Runs that did not produce numbers", ""]
         out += [f"- {r.scenario} {r.config} {r.workload}: **{r.status}** — {r.reason}" for r in failed]
@@ -315,6 +369,23 @@ def charts(rows: list[Row], out_dir: Path) -> list[str]:
         ax.legend(ncols=3, fontsize=8)
         ax.set_title("pipeline stages")
         save(fig, "pipeline_stages.png")
+    scored = _sorted([r for r in rows if r.scored and r.status == "ok" and "throughput_fps" in r.metrics])
+    panels = [(key, label) for key, label in ACCURACY_AXES if any(key in r.metrics for r in scored)]
+    if panels:
+        fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+        for ax, (key, label) in zip(axes[0], panels, strict=True):
+            points = [r for r in scored if key in r.metrics]
+            for r in points:
+                ax.plot(r.metrics["throughput_fps"], r.metrics[key], "o")
+                ax.annotate(f"{r.config} {r.workload}", (r.metrics["throughput_fps"], r.metrics[key]), fontsize=7,
+                            xytext=(4, 4), textcoords="offset points")
+            ax.set_xlabel("inference frames/s")
+            ax.set_ylabel(label)
+            ax.ticklabel_format(axis="y", useOffset=False)
+            ax.margins(x=0.6, y=0.2)
+            ax.grid(alpha=0.3)
+        fig.suptitle("accuracy against speed (one point per job)")
+        save(fig, "accuracy_speed.png")
     return written
 
 

@@ -43,6 +43,8 @@ class JobResult:
     children: list["JobResult"] = field(default_factory=list)
     # Display name of a child.
     name: str = ""
+    # Text files logged as the run's artifacts (file name -> content), e.g. a per-sequence CSV.
+    artifacts: dict[str, str] = field(default_factory=dict)
 
     def to_json(self, path: Path) -> None:
         data = asdict(self)

@@ -49,7 +49,7 @@ def run_scenario(cfg: Any) -> JobResult:
     finally:
         torch.set_num_threads(threads)
     result.params.update(resolved)
-    result.tags = environment_tags(device if device is not None else torch.device("cpu"))
+    result.tags = {**environment_tags(device if device is not None else torch.device("cpu")), **result.tags}
     if device is None:
         result.tags["device"] = str(cfg.device.name)
     return result
