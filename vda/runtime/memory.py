@@ -94,12 +94,12 @@ class MemoryTracker:
         synchronize(self.device)
         self._sampler.stop()
         peaks = self._sampler.peaks
-        details = {"rss_peak_mb": peaks["rss"]}
+        details = {"rss_peak_mib": peaks["rss"]}
         ru_end = ru_maxrss_mb()
         # The lifetime maximum moved inside the region: it is this region's peak, spikes included. (A child
         # process starts with its parent's maximum on Linux, so ru_maxrss alone can say nothing about a region.)
         if ru_end is not None and self._ru_start is not None and ru_end > self._ru_start:
-            details["rss_peak_mb"] = max(peaks["rss"], ru_end)
+            details["rss_peak_mib"] = max(peaks["rss"], ru_end)
         details.update(self._counters.read(self.device, peaks))
         self.peak_mb = details[self._counters.headline]
         self.details = details
