@@ -6,7 +6,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from vda.bench.recorder import KIND_TAG, PARENT_TAG
+from vda.tracking.tags import KIND as KIND_TAG
+from vda.tracking.tags import PARENT as PARENT_TAG
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [

@@ -117,7 +117,7 @@ def summary(outcome: JobOutcome) -> str:
         else:
             lines.append(f"  {child.name}: {child.status.value} ({child.reason})")
     if outcome.where:
-        lines.append(f"  run {outcome.run_id}; {outcome.where}")
+        lines += [f"  MLflow run {outcome.run_id}", outcome.where]
     return "\n".join(lines)
 
 

@@ -111,7 +111,8 @@ def job_record(cfg: Any, result: JobResult, overrides: str = "", log: Optional[P
         child_params = {**params, **{key: str(value) for key, value in child.params.items()}}
         child_params["attention.resolved"] = child.params.get("attention.name", "")
         child_tags = {T.KIND: "implementation", T.SCENARIO: scenario, CONFIG_TAG: child.name}
-        record.children.append(_record(child, child.name, child_params, child_tags))
+        name = child.name if child.status is Status.ok else f"{child.name} ({child.status.value})"
+        record.children.append(_record(child, name, child_params, child_tags))
     return record
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from vda.bench.recorder import BENCH_VIEW, SUMMARY_METRICS
-from vda.bench.report import rows_of_sweep, write_report
+from vda.bench.report import markdown, rows_of_sweep, write_report
 from vda.tracking import runs
 from vda.tracking.store import Store
 from vda.tracking.sweep import SweepRun
 
 REPORT_DIR = "report"
+NOTE_REPORT_CHARS = 3000  # the report's tables go into the description up to this size (a tag's value is bounded)
 
 
 class BenchSweepRun(SweepRun):
@@ -25,7 +26,9 @@ class BenchSweepRun(SweepRun):
         out = sweep_dir / REPORT_DIR
         report = write_report(rows, out, f"sweep run {run_id} in `{store.uri}`")
         runs.log_artifacts(store, run_id, {}, [report, *sorted(out.glob("*.png"))])
-        return f"\n\nThe full report, with its charts, is this run's artifact `{report.name}`."
+        pointer = f"\n\nThe full report, with its charts, is this run's artifact `{report.name}`."
+        tables = markdown(rows, [], "this sweep").split("\n", 3)[-1]  # without its title and source lines
+        return pointer + ("\n\n" + tables if len(tables) <= NOTE_REPORT_CHARS else "")
 
     def announce(self, line: str) -> None:
         print(line, flush=True)

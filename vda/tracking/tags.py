@@ -87,7 +87,7 @@ def environment_tags(device: Optional[torch.device]) -> dict[str, str]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "torch": torch.__version__,
-        "cuda": torch.version.cuda,
+        "cuda": torch.version.cuda or "none",  # torch built without CUDA
         "git_commit": git_commit(),
     }
     if device is not None:

@@ -31,7 +31,8 @@ def ui_base(uri: str) -> str:
 
 def view_state(view: ExperimentView, parent_run_id: Optional[str] = None) -> dict:
     """The shared view: the runs nested under ``parent_run_id`` (else every run), newest first, the view's columns,
-    every run plotted in the charts."""
+    every run plotted in the charts. Runs are grouped by ``vda.kind``: the UI then lists a sweep's jobs at once
+    instead of folding them under their parent run (the charts still plot every run, not group averages)."""
     search = f"tags.`{T.PARENT}` = '{parent_run_id}'" if parent_run_id else ""
     return {
         "searchFilter": search,
@@ -43,6 +44,8 @@ def view_state(view: ExperimentView, parent_run_id: Optional[str] = None) -> dic
         "modelVersionFilter": "All Runs",
         "selectedColumns": list(view.columns),
         "runsHiddenMode": "SHOW_ALL",
+        "groupBy": {"aggregateFunction": "average", "groupByKeys": [{"mode": "tag", "groupByData": T.KIND}]},
+        "useGroupedValuesInCharts": False,
     }
 
 
@@ -57,8 +60,8 @@ def runs_url(store: Store, view: ExperimentView, parent_run_id: Optional[str] = 
 
 
 def where_logged(store: Store, url: str) -> str:
-    """The line every command ends with."""
-    return f"MLflow: {store.uri} (experiment {store.experiment}); open {url} (python -m vda.dashboard serves it)"
+    """The two lines every tracked command ends with: the store, and the URL of its runs table."""
+    return f"MLflow store: {store.uri} (experiment {store.experiment})\nruns: {url} (serve with: python -m vda.dashboard)"
 
 
 __all__ = ["DEFAULT_UI", "SHARED_VIEW_TAG", "column", "runs_url", "ui_base", "view_state", "where_logged"]

@@ -45,6 +45,7 @@ def _error(name: str, meaning: str, better: str = "lower") -> None:
 
 for _p in ("p50", "p90", "p99"):
     _timing(f"latency_ms_{_p}", "ms", f"{_p} latency of one call (a window; a frame in stream mode)")
+_timing("latency_ms", "ms", "every timed call, one step each (the history behind the percentiles)")
 _timing("latency_ms_mean", "ms", "mean latency of one call")
 _timing("latency_ms_std", "ms", "standard deviation of the latency of one call", better=None)
 _count("latency_runs", "timed calls behind the latency figures")
