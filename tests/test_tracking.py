@@ -258,3 +258,7 @@ def test_the_dashboard_prints_the_url_of_each_vda_experiment(tmp_path):
     assert lines[0] == f"MLflow store: {uri}"
     assert lines[1].startswith("vda-bench: http://127.0.0.1:5111/#/experiments/") and len(lines) == 2
     assert {name for name, _ in dashboard.EXPERIMENTS} == {"vda", "vda-bench"}
+
+
+def test_the_docs_show_the_vocabulary_as_it_is():
+    assert markdown_table() in (ROOT / "docs" / "tracking.md").read_text()
