@@ -90,7 +90,8 @@ def summarise(jobs: list[Any], metrics: tuple[str, ...]) -> tuple[str, dict[str,
         if better and measured:
             value, label = (min if better == "lower" else max)(measured)
             best.append(f"- **{name}** ({better} is better): {label} ({_fmt(value)})")
-    note = "\n".join(lines + ([""] + ["Best configuration per metric:", ""] + best if best else []))
+    head = ["Best configuration per metric:", "", *best, ""] if best else []
+    note = "\n".join(head + lines)
     return note, summary
 
 
