@@ -136,9 +136,9 @@ def peak_rss(args, clip: Path, workdir: Path, label: str) -> dict:
     return {
         "label": label,
         "frames": int(m["frames"]),
-        "peak_rss_mb": round(m["rss_peak_mb"], 1),
-        "seconds": round(m["seconds"], 2),
-        "fps": round(m["fps"], 2),
+        "peak_rss_mb": round(m["rss_peak_mib"], 1),
+        "seconds": round(m["duration_s"], 2),
+        "fps": round(m["throughput_fps"], 2),
         "wall_seconds_with_startup": round(wall, 2),
     }
 
