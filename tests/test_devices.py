@@ -13,8 +13,8 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from vda import build_model
-from vda.attention import attention_problem, implementations
-from vda.bench.equivalence import compare
+from vda.attention import SdpaConfig, attention_problem, implementations
+from vda.bench.agreement import compare
 from vda.errors import DeviceUnavailableError
 from vda.runtime import device as device_mod
 from vda.runtime.precision import Precision, autocast, fp32_region, resolve_precision
@@ -119,24 +119,24 @@ def capability(monkeypatch):
 @pytest.mark.parametrize("kernel", ["flash", "cudnn"])
 def test_flash_and_cudnn_refuse_fp32(capability, kernel):
     capability((9, 0))
-    assert "runs in fp16/bf16 only, not fp32" in attention_problem("sdpa", CUDA, "fp32", kernel)
-    assert attention_problem("sdpa", CUDA, "fp16", kernel) is None
+    assert "runs in fp16/bf16 only, not fp32" in attention_problem(SdpaConfig(kernel=kernel), CUDA, "fp32")
+    assert attention_problem(SdpaConfig(kernel=kernel), CUDA, "fp16") is None
 
 
 def test_flash_and_cudnn_need_ampere(capability):
     capability((7, 5))
-    assert "needs compute capability 8.0+ (this GPU: 7.5)" in attention_problem("sdpa", CUDA, "fp16", "cudnn")
-    assert attention_problem("sdpa", CUDA, "fp16", "efficient") is None
-    assert attention_problem("sdpa", CUDA, "fp32", "efficient") is None
+    assert "needs compute capability 8.0+ (this GPU: 7.5)" in attention_problem(SdpaConfig(kernel="cudnn"), CUDA, "fp16")
+    assert attention_problem(SdpaConfig(kernel="efficient"), CUDA, "fp16") is None
+    assert attention_problem(SdpaConfig(kernel="efficient"), CUDA, "fp32") is None
 
 
 def test_bf16_fused_attention_needs_ampere(capability):
     capability((7, 0))  # V100
-    assert "no bf16 before compute capability 8.0" in attention_problem("sdpa", CUDA, "bf16", "efficient")
-    assert attention_problem("sdpa", CUDA, "bf16", "auto") is None  # SDPA falls back to its math kernel
+    assert "no bf16 before compute capability 8.0" in attention_problem(SdpaConfig(kernel="efficient"), CUDA, "bf16")
+    assert attention_problem(SdpaConfig(kernel="auto"), CUDA, "bf16") is None  # SDPA falls back to its math kernel
     assert attention_problem("math", CUDA, "bf16") is None
     capability((8, 0))
-    assert attention_problem("sdpa", CUDA, "bf16", "efficient") is None
+    assert attention_problem(SdpaConfig(kernel="efficient"), CUDA, "bf16") is None
 
 
 def test_bf16_refused_where_cuda_says_unsupported(monkeypatch):
@@ -158,9 +158,13 @@ def test_mps_sdpa_scores_stay_below_the_array_limit(monkeypatch):
 def test_split_attention_gives_the_same_numbers(monkeypatch):
     monkeypatch.setattr(implementations, "MAX_SCORE_BYTES", 2 * 4 * 9 * 9 * 4)  # two batch items per call
     model_split = implementations.AttentionOp("math")
+    calls = []
+    whole = model_split.fn
+    model_split.fn = lambda q, k, v, scale: calls.append(q.shape[0]) or whole(q, k, v, scale)
     q, k, v = (torch.randn(7, 4, 9, 8) for _ in range(3))
     expected = implementations.math_attention(q, k, v, 0.3)
     torch.testing.assert_close(model_split(q, k, v, 0.3), expected)
+    assert calls == [2, 2, 2, 1]  # the batch was split, and every item computed once
 
 
 # 9. CUDA events are recorded on the model's device, not the current one
@@ -188,11 +192,14 @@ def test_cuda_events_record_on_the_timed_device(monkeypatch):
     assert recorded == ["stream of cuda:1", "stream of cuda:1"]
 
 
+DOCUMENTED_AUTO_PRECISION = {"cuda": "fp16", "mps": "fp32", "cpu": "fp32"}  # precision=auto, as the docs promise
+
+
 @pytest.mark.parametrize("name", device_mod.DEVICES.names())
 def test_every_device_record_is_complete(name):
     facts = device_mod.DEVICES.get(name)
     assert isinstance(facts, device_mod.DeviceFacts)
-    assert resolve_precision("auto", torch.device(name)).value == facts.auto_precision
+    assert resolve_precision("auto", torch.device(name)).value == DOCUMENTED_AUTO_PRECISION[name]
     assert "auto" in facts.sdpa_kernels and len(facts.bench_window) == 3
     reason = facts.unavailable()
     assert reason is None or f"device={name}" in reason

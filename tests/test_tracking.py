@@ -22,8 +22,8 @@ from vda.bench.result import JobResult, Status
 from vda.bench.sweep import BenchSweepRun
 from vda.config import to_object
 from vda.errors import VDAError
-from vda.pipeline.command import run_inference
-from vda.pipeline.config import register_configs as register_infer
+from vda.infer.single import run_inference
+from vda.infer.config import register_configs as register_infer
 from vda.tracking import runs
 from vda.tracking import tags as T
 from vda.tracking.store import open_store
@@ -147,7 +147,7 @@ def test_a_refused_run_leaves_no_folder_and_no_store(tmp_path, random_checkpoint
 
 def test_tracking_off_imports_neither_mlflow_nor_pandas():
     code = (
-        "import sys, run_infer, vda.pipeline.main, vda.pipeline.tracked, vda.bench.app, vda.bench.sweep; "
+        "import sys, run_infer, vda.infer.command, vda.infer.tracked, vda.bench.command, vda.bench.sweep; "
         "print(sorted(m for m in ('mlflow', 'pandas') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -17,7 +17,7 @@ from typing import Optional, Sequence
 from vda.bench.config import BenchConfig
 from vda.bench.recorder import BENCH_VIEW
 from vda.config import MlflowConfig
-from vda.pipeline.tracked import INFER_VIEW
+from vda.infer.tracked import INFER_VIEW
 from vda.tracking.store import open_store, tracking_uri
 from vda.tracking.ui import runs_url
 

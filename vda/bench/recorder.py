@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
+from vda.backends import BackendConfig
 from vda.bench.result import JobResult, Status
 from vda.config import to_plain_dict
 from vda.tracking import runs
@@ -58,7 +59,7 @@ def config_label(cfg: Any, result: Optional[JobResult] = None) -> str:
     parts = [resolved.get("precision.resolved", c["precision"]["name"])]
     if result is None or not result.children:
         parts.insert(0, c["attention"]["name"])
-    if c["backend"]["name"] != "torch":
+    if c["backend"]["name"] != BackendConfig.name:  # the default backend is not named
         parts.append(c["backend"]["name"])
     return "·".join(parts)
 

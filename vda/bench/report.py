@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+from vda.backends import BackendConfig
 from vda.bench.scenarios import SCENARIOS
 from vda.runtime.timing import STAGES
 from vda.tracking.tags import KIND as KIND_TAG
@@ -49,7 +50,7 @@ class Row:
 
     @property
     def config(self) -> str:
-        backend = "" if self.backend == "torch" else f" {self.backend}"
+        backend = "" if self.backend == BackendConfig.name else f" {self.backend}"
         return f"{self.encoder} {self.device} {self.precision} {self.attention}{backend}"
 
     def identity(self) -> list[str]:
@@ -73,7 +74,7 @@ class Row:
 
 def _workload(params: dict[str, str]) -> str:
     if "video.size" in params:
-        stub = " (stub model)" if params.get("scenario.stub_model") == "True" else ""
+        stub = " (no model)" if params.get("scenario.no_model") == "True" else ""
         return f"video {params['video.size']} @ {params.get('scenario.input_size', '?')}{stub}"
     dims = [params.get(f"scenario.{k}", "None") for k in ("batch", "frames", "height", "width")]
     if "None" in dims:  # the job stopped before resolving the device's default window
@@ -94,7 +95,7 @@ def row_from_run(run) -> Row:
         device=p.get("device.resolved", p.get("device.name", "?")),
         precision=p.get("precision.resolved", p.get("precision.name", "?")),
         attention=p.get("attention.resolved", p.get("attention.name", "?")),
-        backend=p.get("backend.name", "torch"),
+        backend=p.get("backend.name", BackendConfig.name),
         workload=_workload(p),
         start_time=run.info.start_time or 0,
         metrics=dict(run.data.metrics),
@@ -301,7 +302,7 @@ def charts(rows: list[Row], out_dir: Path) -> list[str]:
     equiv = _sorted([r for r in rows if r.kind == "implementation" and r.status == "ok"])
     if equiv:
         fig, ax = plt.subplots(figsize=(9, height(2 * len(equiv))))
-        backend = lambda r: "" if r.backend == "torch" else f" {r.backend}"  # noqa: E731
+        backend = lambda r: "" if r.backend == BackendConfig.name else f" {r.backend}"  # noqa: E731
         labels = [f"{r.attention} {r.precision}{backend(r)} vs math fp32 ({r.encoder} {r.device}, {r.workload})" for r in equiv]
         tiny = 1e-12  # exact agreement would vanish on a log axis
         for offset, (metric, name) in enumerate((("equiv_max_abs_err", "max abs err"), ("equiv_rel_l2", "rel L2"))):

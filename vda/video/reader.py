@@ -26,6 +26,11 @@ import numpy as np
 
 from vda.errors import VideoError
 
+# Decode defaults (the infer.* settings refer to these): long side limit, every frame, all frames.
+MAX_RES = 1280
+EVERY_FRAME = -1.0
+ALL_FRAMES = -1
+
 logger = logging.getLogger(__name__)
 
 
@@ -197,7 +202,9 @@ def display_rotation(frame: av.VideoFrame) -> int:
     return (0, 90, 180, -90)[quarter]
 
 
-def probe(path: str | os.PathLike, max_res: int = 1280, target_fps: float = -1, max_len: int = -1) -> VideoInfo:
+def probe(
+    path: str | os.PathLike, max_res: int = MAX_RES, target_fps: float = EVERY_FRAME, max_len: int = ALL_FRAMES
+) -> VideoInfo:
     """Check that ``path`` is a video with at least one decodable frame and describe how it will be read.
 
     Raises :class:`VideoError` with a one-line reason otherwise (missing file, not a video, no video stream,
@@ -275,7 +282,8 @@ class VideoReader:
 
         Decoding is frame-threaded for speed, but frame threading drops the good frames in flight around a
         damaged packet, and at the end of a file cut short (the flush fails with frames still in the threads:
-        how many depends on timing); after the first damaged packet, or after a cut-short end, the file is
+        how many depends on timing); after the first damaged packet, or after a cut-short end (the container
+        stops early, or holds fewer packets or less time than it announces), the file is
         decoded again without it and the frames already given are skipped (by presentation time, or by count
         where frames carry none).
         """
@@ -290,7 +298,7 @@ class VideoReader:
                     break
                 given, last_pts = given + 1, frame.pts
                 yield frame
-        if not (self.tally.failed_packets or self.tally.cut_short):
+        if not (self.tally.failed_packets or self.tally.truncated):
             return
         self.tally = DecodeTally()  # counts of the complete second pass
         logger.debug("%s: damaged or cut short; decoding again without frame threads after frame %d", path, given)

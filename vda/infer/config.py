@@ -8,29 +8,10 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
-from vda.config import RunConfig, store_choice_groups
-from vda.pipeline.formats import OutputConfig
-from vda.pipeline.modes import MODES
-
-
-@dataclass
-class InferSettings:
-    # Network input size (the short side, rounded to a multiple of 14; reduced for frames wider than 16:9).
-    input_size: int = 518
-    # Downscale frames whose long side exceeds this (even sides kept); -1: decode at full size.
-    max_res: int = 1280
-    # Process at most this many frames (after target_fps); -1: all.
-    max_len: int = -1
-    # Keep every round(source_fps / target_fps)-th frame; -1: every frame.
-    target_fps: float = -1.0
-    # Reuse encoder features of carried-over keyframes and padding copies (same numbers, less work).
-    feature_cache: bool = True
-    # Decode and write in background threads behind bounded queues; false: everything in one thread.
-    pipelined: bool = True
-    # Folder or @list input: this many processes, each with its own model copy (several GPUs, or CPU threads split).
-    workers: int = 1
-    # Folder or @list input: process only shard i of n ("i/n", every n-th video from the i-th); null: all.
-    shard: Optional[str] = None
+from vda.config import RunConfig, store_choice_groups, store_defaults
+from vda.depth.settings import InferSettings
+from vda.outputs.formats import OutputConfig
+from vda.depth.modes import MODES, ModeConfig
 
 
 @dataclass
@@ -38,7 +19,7 @@ class InferConfig(RunConfig):
     # A video file, a folder of videos (outputs mirror its sub-folders) or @list.txt (one path a line); in
     # mode=stream a video file, a folder of images or a live source (rtsp://..., v4l2:/dev/video0, avfoundation:0).
     input: str = MISSING
-    # offline or stream (the group is generated from vda.pipeline.modes.MODES)
+    # offline or stream (the group is generated from vda.depth.modes.MODES)
     mode: Any = MISSING
     # Folder input: which files, relative to it (e.g. "*.mp4": top level only); null: every video file under it.
     input_glob: Optional[str] = None
@@ -54,6 +35,7 @@ def register_configs() -> None:
     for record in MODES.records():
         cs.store(group="mode", name=record.name, node=record.value.schema)
     cs.store(name="base_infer", node=InferConfig)
+    store_defaults(cs, "infer_defaults", "base_infer", InferConfig(), mode=ModeConfig.name)
 
 
 __all__ = ["InferConfig", "InferSettings", "OutputConfig", "register_configs"]

@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 from tqdm import tqdm
 
-from vda.pipeline.outputs import DepthStore, depth_bytes, write_png16, write_preview
+from vda.outputs.writers import DepthStore, depth_bytes, write_png16, write_preview
 from vda.registry import Registry
 from vda.video.reader import VideoInfo
 from vda.video.writer import DEFAULT_PRESET, VideoWriter

@@ -30,12 +30,14 @@ import torch
 from tqdm import tqdm
 
 from vda.errors import ConfigError
-from vda.pipeline import tracked
-from vda.pipeline.command import check_config, check_runtime, hydra_overrides, load_model, resolve_path
-from vda.pipeline.config import InferConfig
-from vda.pipeline.formats import OUTPUTS, enabled_formats, output_names
-from vda.pipeline.outputs import check_disk_space, check_output_dir, scratch_prefix, staged_prefix
-from vda.pipeline.video import InferResult, process_video
+from vda.depth.process import InferResult, process_video
+from vda.factory import runtime_for
+from vda.infer import tracked
+from vda.infer.config import InferConfig
+from vda.infer.single import check_config, hydra_overrides, load_model
+from vda.outputs.formats import OUTPUTS, enabled_formats, output_names
+from vda.outputs.writers import check_disk_space, check_output_dir, scratch_prefix, staged_prefix
+from vda.paths import resolve_path
 from vda.tracking import tags as T
 from vda.video.reader import probe
 
@@ -230,7 +232,7 @@ def _init_worker(cfg: InferConfig, slots: Any, threads: int) -> None:
     if cfg.device.name in ("auto", "cuda") and torch.cuda.is_available() and torch.cuda.device_count() > 1:
         device = f"cuda:{slot % torch.cuda.device_count()}"
         cfg = dataclasses.replace(cfg, device=dataclasses.replace(cfg.device, name=device))
-    runtime = check_runtime(cfg)
+    runtime = runtime_for(cfg)
     model, _ = load_model(cfg, runtime)
     _WORKER.update(cfg=cfg, model=model, runtime=runtime)
 
@@ -240,7 +242,7 @@ def _work(item: DatasetItem, output_root: Path) -> tuple[VideoOutcome, Any]:
 
 
 def _in_process(cfg: InferConfig, items: list[DatasetItem], output_root: Path) -> Iterator[tuple[VideoOutcome, Any]]:
-    runtime = check_runtime(cfg)
+    runtime = runtime_for(cfg)
     model, _ = load_model(cfg, runtime)
     for item in items:
         yield process_item(cfg, model, item, output_root), runtime
@@ -289,7 +291,7 @@ def run_dataset(cfg: InferConfig) -> DatasetSummary:
     summary = DatasetSummary([], output_root / name)
     tracker = _Tracker(cfg) if pending and cfg.mlflow.enabled else None
     if pending:
-        check_runtime(cfg)
+        runtime_for(cfg)
         if tracker is not None:
             tracker.start()
         try:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from vda.backends import BackendConfig
 from vda.factory import Runtime
-from vda.pipeline.video import InferResult
+from vda.depth.process import InferResult
 from vda.tracking import tags as T
 from vda.tracking.store import ExperimentView
 from vda.tracking.sweep import CONFIG_TAG, SweepRun
@@ -42,8 +43,8 @@ SUMMARY_METRICS = ("throughput_fps", "duration_s", "peak_memory_mib")
 
 def config_label(cfg: Any, runtime: Runtime) -> str:
     """``sdpa fp32`` (`` openvino`` off the torch backend)."""
-    backend = "" if cfg.backend.name == "torch" else f" {cfg.backend.name}"
-    return f"{runtime.attention} {runtime.precision.value}{backend}"
+    backend = "" if cfg.backend.name == BackendConfig.name else f" {cfg.backend.name}"
+    return f"{runtime.attention.name} {runtime.precision.value}{backend}"
 
 
 def run_name(stem: str, cfg: Any, runtime: Runtime) -> str:
@@ -55,7 +56,7 @@ def resolved_params(cfg: Any, runtime: Runtime) -> dict[str, str]:
     return {
         "device.resolved": str(runtime.device),
         "precision.resolved": runtime.precision.value,
-        "attention.resolved": runtime.attention,
+        "attention.resolved": runtime.attention.name,
         "backend.resolved": cfg.backend.name,
     }
 

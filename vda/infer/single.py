@@ -1,45 +1,36 @@
 """The body of ``run_infer.py``: check everything, build the model, process the video, track the run.
 
 Everything a user can get wrong (input, output directory, disk space, device, precision, attention) is checked
-before the model is built. The video processing itself is :func:`vda.pipeline.video.process_video`.
+before the model is built. The video processing itself is :func:`vda.depth.process.process_video`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
-import torch
 from omegaconf import MISSING
 
-from vda import backends
 from vda.errors import ConfigError
-from vda.factory import Runtime, check_backend, create_model, resolve_runtime
-from vda.pipeline import tracked
-from vda.pipeline.config import InferConfig
-from vda.pipeline.formats import OUTPUTS, enabled_formats, output_names
-from vda.pipeline.outputs import check_disk_space, check_existing, check_output_dir
-from vda.pipeline.preprocess import PATCH
-from vda.pipeline.modes import MODES, Clip, Mode, check_backend_for
-from vda.pipeline.video import InferResult, process_video
-from vda.runtime.signals import Interrupted, stop_on_signals
-from vda.paths import launch_dir
+from vda.factory import Runtime, assemble, check_mode_backend, runtime_for
+from vda.infer import tracked
+from vda.infer.config import InferConfig
+from vda.paths import resolve_path
+from vda.outputs.formats import OUTPUTS, enabled_formats, output_names
+from vda.outputs.writers import check_disk_space, check_existing, check_output_dir
+from vda.depth.preprocess import PATCH
+from vda.depth.modes import MODES, Clip, Mode
+from vda.depth.process import InferResult, process_video
+from vda.runtime.signals import stop_on_signals
 from vda.video.sources import parse_live
 from vda.video.writer import check_preset
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_path(value: Any) -> Path:
-    """``value`` with ``~`` expanded; a relative path is taken from the launch directory (not Hydra's run dir)."""
-    path = Path(os.path.expanduser(str(value)))
-    return path if path.is_absolute() else launch_dir() / path
 
 
 def check_config(cfg: InferConfig) -> None:
@@ -60,36 +51,28 @@ def check_config(cfg: InferConfig) -> None:
     check_preset(cfg.output.preset)
 
 
-def check_runtime(cfg: InferConfig) -> Runtime:
-    """Resolve (and check) device, precision, attention and backend before anything is built."""
-    runtime = resolve_runtime(cfg.device.name, cfg.precision.name, cfg.attention.name, cfg.attention.sdpa_kernel)
-    check_backend(cfg.backend.name, runtime.device)
-    return runtime
-
-
-def load_model(cfg: InferConfig, runtime: Runtime) -> tuple[torch.nn.Module, float]:
-    """Build the model on ``runtime`` behind the configured backend; returns it with its load time in seconds
+def load_model(cfg: InferConfig, runtime: Runtime) -> tuple[Any, float]:
+    """The runner of ``cfg`` on ``runtime`` (:func:`vda.factory.assemble`) with its load time in seconds
     (graph backends build their graphs on the first window: that time is in the result as ``backend_build_s``)."""
     built = time.perf_counter()
-    model = create_model(runtime, cfg.encoder.name, cfg.model.metric, cfg.model.checkpoint, cfg.model.seed)
-    if cfg.backend.name != "torch":
-        model = backends.create(cfg.backend.name, model, **cfg.backend.options())
+    model = assemble(cfg, runtime)
     return model, time.perf_counter() - built
 
 
 def run_inference(cfg: InferConfig) -> InferResult:
     """The whole command for one input, from typed settings (``vda.config.to_object`` of the Hydra config).
 
-    With tracking on, the MLflow run opens in the background while the model loads (:class:`LiveRun`); a
-    failure after that leaves a FAILED run. A refusal leaves nothing behind: no run, no new output folder.
+    With tracking on, the MLflow run opens in the background while the model loads
+    (:class:`vda.tracking.runs.LiveRun`); a failure after that leaves a FAILED run. A refusal leaves nothing
+    behind: no run, no new output folder.
     """
     check_config(cfg)
     mode = MODES.get(cfg.mode.name)
     spec = cfg.input if parse_live(cfg.input) else str(resolve_path(cfg.input))
     clip, frames, close = mode.open(spec, cfg)
     try:
-        runtime = check_runtime(cfg)
-        check_backend_for(cfg.mode.name, cfg.backend.name)
+        runtime = runtime_for(cfg)
+        check_mode_backend(cfg.mode.name, cfg.backend.name)
         with removed_if_left_empty(resolve_path(cfg.output_dir)) as output_dir:
             check_output_dir(output_dir)
             names = output_names(clip.stem)
@@ -181,12 +164,4 @@ def _infer(
     return result
 
 
-__all__ = [
-    "check_config",
-    "check_runtime",
-    "load_model",
-    "resolve_path",
-    "run_inference",
-    "hydra_overrides",
-    "removed_if_left_empty",
-]
+__all__ = ["check_config", "hydra_overrides", "load_model", "removed_if_left_empty", "run_inference"]
