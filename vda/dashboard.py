@@ -2,8 +2,8 @@
 
     python -m vda.dashboard [--tracking-uri URI] [--host 127.0.0.1] [--port 5000] [--dry-run]
 
-Prints the store and, for each experiment of ``run_infer.py`` and ``run_bench.py`` present in it, the URL of its
-runs table (machine-learning view, columns preset), then serves the UI (``mlflow ui``) until interrupted.
+Prints the store and, for each experiment of ``run_infer.py`` and ``run_bench.py`` in it (tag ``vda.command``), the
+URL of its runs table (machine-learning view, columns preset), then serves the UI (``mlflow ui``) until interrupted.
 ``--dry-run`` prints the URLs only. The store is the commands' default: ``$MLFLOW_TRACKING_URI`` or
 ``./mlflow.db``.
 """
@@ -14,29 +14,23 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from vda.bench.config import BenchConfig
-from vda.bench.recorder import BENCH_VIEW
 from vda.config import MlflowConfig
-from vda.infer.tracked import INFER_VIEW
 from vda.tracking.store import open_store, tracking_uri
+from vda.tracking.tags import COMMAND
 from vda.tracking.ui import runs_url
-
-# Each command's experiment (its default name) and its view.
-EXPERIMENTS = (
-    (MlflowConfig().experiment, INFER_VIEW),
-    (BenchConfig.__dataclass_fields__["mlflow"].default_factory().experiment, BENCH_VIEW),
-)
+from vda.tracking.views import VIEWS
 
 
 def urls(uri: str, base: str) -> list[str]:
-    """``experiment: URL`` for each vda experiment present in the store ``uri``."""
+    """``experiment: URL`` for each experiment of a vda command in the store ``uri``."""
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri)
     lines = []
-    for name, view in EXPERIMENTS:
-        if client.get_experiment_by_name(name) is not None:
-            lines.append(f"{name}: {runs_url(open_store(MlflowConfig(tracking_uri=uri, experiment=name), view), view, base=base)}")
+    for experiment in MlflowClient(tracking_uri=uri).search_experiments():
+        view = VIEWS.get(experiment.tags.get(COMMAND, ""))
+        if view is not None:
+            store = open_store(MlflowConfig(tracking_uri=uri, experiment=experiment.name), view)
+            lines.append(f"{experiment.name}: {runs_url(store, view, base=base)}")
     return lines
 
 

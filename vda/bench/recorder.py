@@ -19,36 +19,11 @@ from vda.bench.result import JobResult, Status
 from vda.config import to_plain_dict
 from vda.tracking import runs
 from vda.tracking import tags as T
-from vda.tracking.store import ExperimentView
 from vda.tracking.sweep import CONFIG_TAG
-from vda.tracking.ui import column
+from vda.tracking.views import BENCH_SUMMARY_METRICS as SUMMARY_METRICS
+from vda.tracking.views import BENCH_VIEW
 
 SAMPLES_METRIC = "latency_ms"
-BENCH_VIEW = ExperimentView(
-    description=(
-        "Benchmark jobs of `run_bench.py`: one run per job (nested under its sweep's parent run), named "
-        "`attention·precision | scenario encoder device`. Metrics: latency (`latency_ms_p50`...), "
-        "`throughput_fps`, `peak_memory_mib`, and the `equiv_*` errors of each attention implementation "
-        "(nested runs of an equivalence job). A sweep's parent run holds `report.md` and its charts."
-    ),
-    columns=(
-        column("attributes", "Duration"),
-        column("tags", T.STATUS),
-        column("params", "device.resolved"),
-        column("params", "precision.resolved"),
-        column("params", "attention.resolved"),
-        column("params", "backend.resolved"),
-        column("metrics", "latency_ms_p50"),
-        column("metrics", "latency_ms_p90"),
-        column("metrics", "throughput_fps"),
-        column("metrics", "peak_memory_mib"),
-        column("metrics", "first_call_s"),
-        column("metrics", "equiv_max_abs_err"),
-        column("metrics", "equiv_rel_l2"),
-    ),
-)
-# Job metrics summarised per configuration on a sweep's parent run.
-SUMMARY_METRICS = ("latency_ms_p50", "latency_ms_p90", "throughput_fps", "peak_memory_mib", "first_call_s")
 
 
 def config_label(cfg: Any, result: Optional[JobResult] = None) -> str:

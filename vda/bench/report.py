@@ -21,6 +21,7 @@ from typing import Optional, Sequence
 from vda.backends import BackendConfig
 from vda.bench.scenarios import SCENARIOS
 from vda.runtime.timing import STAGES
+from vda.tracking.store import default_tracking_uri
 from vda.tracking.tags import KIND as KIND_TAG
 from vda.tracking.tags import PARENT as PARENT_TAG
 
@@ -342,7 +343,6 @@ def write_report(rows: list[Row], out_dir: Path, source: str) -> Path:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from vda.tracking.store import default_tracking_uri
 
     parser = argparse.ArgumentParser(prog="python -m vda.bench.report", description=__doc__.split("\n\n")[0])
     parser.add_argument(

@@ -38,7 +38,11 @@ from vda.infer.single import check_config, hydra_overrides, load_model
 from vda.outputs.formats import OUTPUTS, enabled_formats, output_names
 from vda.outputs.writers import check_disk_space, check_output_dir, scratch_prefix, staged_prefix
 from vda.paths import resolve_path
+from vda.tracking import runs
 from vda.tracking import tags as T
+from vda.tracking.store import open_store
+from vda.tracking.sweep import sweep_parent_run_id
+from vda.tracking.ui import runs_url, where_logged
 from vda.video.reader import probe
 
 logger = logging.getLogger(__name__)
@@ -353,10 +357,6 @@ class _Tracker:
 
     def start(self) -> None:
         """Open the store (a bad one refuses the dataset before any video) and the parent run."""
-        from vda.tracking import runs
-        from vda.tracking.store import open_store
-        from vda.tracking.sweep import sweep_parent_run_id
-
         self.store = open_store(self.cfg.mlflow, tracked.INFER_VIEW)
         self.parent = sweep_parent_run_id()
         if self.parent is None:
@@ -365,8 +365,6 @@ class _Tracker:
             self.own = True
 
     def log(self, outcome: VideoOutcome, runtime: Any) -> None:
-        from vda.tracking import runs
-
         stem = Path(outcome.input).stem
         record = runs.RunRecord(
             name=tracked.run_name(stem, self.cfg, runtime),
@@ -386,9 +384,6 @@ class _Tracker:
 
     def finish(self, summary: Optional[DatasetSummary]) -> None:
         """End the own parent run with the counts (``summary`` None: interrupted); say where the runs are."""
-        from vda.tracking import runs
-        from vda.tracking.ui import runs_url, where_logged
-
         if self.own and summary is None:
             self.store.client.set_terminated(self.parent, runs.KILLED)
             return

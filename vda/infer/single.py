@@ -27,6 +27,9 @@ from vda.depth.preprocess import PATCH
 from vda.depth.modes import MODES, Clip, Mode
 from vda.depth.process import InferResult, process_video
 from vda.runtime.signals import stop_on_signals
+from vda.tracking import runs
+from vda.tracking.sweep import sweep_parent_run_id
+from vda.tracking.ui import runs_url, where_logged
 from vda.video.sources import parse_live
 from vda.video.writer import check_preset
 
@@ -88,10 +91,6 @@ def run_inference(cfg: InferConfig) -> InferResult:
 def _tracked(
     cfg: InferConfig, runtime: Runtime, spec: str, clip: Clip, frames: Iterable[np.ndarray], mode: Mode, output_dir: Path
 ) -> InferResult:
-    from vda.tracking import runs
-    from vda.tracking.sweep import sweep_parent_run_id
-    from vda.tracking.ui import runs_url, where_logged
-
     tags = {**tracked.run_tags(cfg, runtime, hydra_overrides()), "input": spec}
     params = {**runs.config_params(cfg), **tracked.resolved_params(cfg, runtime)}
     parent = sweep_parent_run_id()

@@ -14,31 +14,10 @@ from vda.backends import BackendConfig
 from vda.factory import Runtime
 from vda.depth.process import InferResult
 from vda.tracking import tags as T
-from vda.tracking.store import ExperimentView
 from vda.tracking.sweep import CONFIG_TAG, SweepRun
-from vda.tracking.ui import column
+from vda.tracking.views import INFER_SUMMARY_METRICS as SUMMARY_METRICS
+from vda.tracking.views import INFER_VIEW
 
-INFER_VIEW = ExperimentView(
-    description=(
-        "Depth runs of `run_infer.py`: one run per video (nested under a dataset's or a multirun's parent run), "
-        "named `clip · attention precision`. Metrics: `throughput_fps`, `duration_s`, `peak_memory_mib`, "
-        "`stage_<stage>_s`; the artifacts hold `config.yaml` and the depth preview video."
-    ),
-    columns=(
-        column("attributes", "Duration"),
-        column("tags", T.STATUS),
-        column("params", "device.resolved"),
-        column("params", "precision.resolved"),
-        column("params", "attention.resolved"),
-        column("params", "backend.resolved"),
-        column("metrics", "frames"),
-        column("metrics", "throughput_fps"),
-        column("metrics", "duration_s"),
-        column("metrics", "peak_memory_mib"),
-        column("metrics", "model_load_s"),
-    ),
-)
-SUMMARY_METRICS = ("throughput_fps", "duration_s", "peak_memory_mib")
 
 
 def config_label(cfg: Any, runtime: Runtime) -> str:

@@ -21,6 +21,7 @@ class ExperimentView:
     """What a command's experiment looks like in the UI: its description and the columns preset in its runs table
     (``metrics.`name``` / ``params.`name``` / ``tags.`name```, see :mod:`vda.tracking.ui`)."""
 
+    command: str  # the entry script whose experiment this is (tag ``vda.command``)
     description: str
     columns: tuple[str, ...] = ()
 
@@ -76,7 +77,7 @@ def _experiment_id(client: Any, name: str, uri: str, view: ExperimentView) -> st
 
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
-        tags = {T.NOTE: view.description, T.EXPERIMENT_KIND: T.MACHINE_LEARNING}
+        tags = {T.NOTE: view.description, T.EXPERIMENT_KIND: T.MACHINE_LEARNING, T.COMMAND: view.command}
         try:
             return client.create_experiment(name, artifact_location=artifact_location(uri), tags=tags)
         except MlflowException:  # created meanwhile by a parallel job

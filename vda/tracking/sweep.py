@@ -99,7 +99,7 @@ class SweepRun(Callback):
     """The parent run of a multirun (see the module docstring); subclasses set :attr:`view` and may
     :meth:`attach` more to the parent and :meth:`announce` the URL."""
 
-    view = ExperimentView("")
+    view = ExperimentView("", "")
     # Metrics of the jobs summarised on the parent (those present).
     summary_metrics: tuple[str, ...] = ()
 

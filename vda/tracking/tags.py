@@ -13,6 +13,8 @@ from typing import Mapping, Optional
 
 import torch
 
+from vda.runtime.device import device_description
+
 MAX_TAG_LENGTH = 5000
 MAX_PARAM_LENGTH = 500
 
@@ -22,6 +24,7 @@ NOTE = "mlflow.note.content"  # the description of a run or an experiment (Markd
 # Experiment kind: MLflow's UI opens an experiment of this kind on its runs (machine-learning view).
 EXPERIMENT_KIND = "mlflow.experimentKind"
 MACHINE_LEARNING = "custom_model_development"
+COMMAND = "vda.command"  # on an experiment: the entry script that logs to it
 KIND = "vda.kind"  # sweep, job, implementation, dataset or video
 SCENARIO = "vda.scenario"
 OVERRIDES = "vda.overrides"  # the full command-line overrides of the run
@@ -80,8 +83,6 @@ def environment_tags(device: Optional[torch.device]) -> dict[str, str]:
 
     ``device`` None (a sweep parent, whose jobs each tag the device they used): the host only.
     """
-    from vda.runtime.device import device_description
-
     tags = {
         "cpu": cpu_model(),
         "platform": platform.platform(),
@@ -103,6 +104,7 @@ def environment_tags(device: Optional[torch.device]) -> dict[str, str]:
 
 
 __all__ = [
+    "COMMAND",
     "EXPERIMENT_KIND",
     "KIND",
     "MACHINE_LEARNING",
