@@ -23,6 +23,9 @@ class InferSettings:
     feature_cache: bool = True
     # Decode and write in background threads behind bounded queues; false: everything in one thread.
     pipelined: bool = True
+    # Synchronise the device after every stage (exact per-stage split for profiling; stops copies overlapping
+    # with compute); false: CUDA stages are timed with events, without a host synchronisation.
+    sync_stages: bool = False
     # Folder or @list input: this many processes, each with its own model copy (several GPUs, or CPU threads split).
     workers: int = 1
     # Folder or @list input: process only shard i of n ("i/n", every n-th video from the i-th); null: all.

@@ -61,6 +61,7 @@ _timing("cuda_peak_allocated_mib", "MiB", "peak memory allocated by tensors on t
 _timing("cuda_peak_reserved_mib", "MiB", "peak memory reserved by torch's CUDA caching allocator")
 _timing("mps_peak_allocated_mib", "MiB", "peak memory allocated by tensors on MPS (sampled)")
 _timing("mps_peak_driver_mib", "MiB", "peak memory the Metal driver holds for the process (sampled)")
+_timing("device_used_peak_mib", "MiB", "peak device-wide memory in use, other processes included (sampled)")
 _timing("stream_state_mib", "MiB", "state stream mode carries from frame to frame")
 for _stage in STAGES:
     _timing(f"stage_{_stage}_s", "s", f"seconds per pass spent in the {_stage} stage")
