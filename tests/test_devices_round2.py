@@ -295,7 +295,7 @@ def test_graph_backend_memory_is_device_wide_or_unavailable(cuda_counters, monke
     with MemoryTracker(CUDA, interval_s=60, other_runtimes=True) as memory:
         cuda_counters.alloc(10)
     assert memory.peak_mb == 4000  # mem_get_info: what ONNX Runtime holds too, not torch's 10 MiB
-    assert memory.details["cuda_peak_allocated_mb"] == 10
+    assert memory.details["cuda_peak_allocated_mib"] == 10
     monkeypatch.setattr(torch.mps, "synchronize", lambda: None)
     monkeypatch.setattr(torch.mps, "current_allocated_memory", lambda: 5 * MIB)
     monkeypatch.setattr(torch.mps, "driver_allocated_memory", lambda: 6 * MIB)

@@ -86,7 +86,7 @@ class StreamEngine:
 
     def metrics(self) -> dict[str, float]:
         """Per-frame latency percentiles (after the first frame), the first frame's time and the state size."""
-        metrics = {"stream_state_mb": self.stream.state_bytes / 2**20}
+        metrics = {"stream_state_mib": self.stream.state_bytes / 2**20}
         if self.step_s:
             metrics["first_frame_s"] = self.step_s[0]
         if len(self.step_s) > 1:

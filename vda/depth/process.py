@@ -43,6 +43,7 @@ class InferResult:
     stats: EngineStats
     peak_memory: dict[str, float]
     run_id: Optional[str] = None
+    where: Optional[str] = None  # where the run was tracked and the URL of its runs table
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -160,11 +161,11 @@ def process_video(
         seconds=finished - started,
         stage_seconds={stage: times.seconds.get(stage, 0.0) for stage in STAGES},
         stats=engine.stats,
-        peak_memory={"peak_memory_mb": memory.peak_mb, **memory.details},
+        peak_memory={"peak_memory_mib": memory.peak_mb, **memory.details},
         extra={
             "depth_min": store.min,
             "depth_max": store.max,
-            "seconds_after_model": finished - model_done,
+            "after_model_s": finished - model_done,
             "frames_skipped": getattr(reader, "frames_skipped", 0),
             **engine.metrics(),
         },

@@ -91,7 +91,7 @@ class MemoryCounters:
     ``sampled``: probes (MiB) the tracker polls in a thread; ``headline``: the detail key reported as the peak.
     """
 
-    headline: str = "rss_peak_mb"
+    headline: str = "rss_peak_mib"
     sampled: dict[str, Callable[[], float]] = field(default_factory=dict)
     # Whether the headline counts memory allocated outside torch's allocator (another runtime's): host RSS does.
     sees_other_runtimes: bool = True
@@ -114,7 +114,7 @@ class MemoryCounters:
 
 class CudaMemoryCounters(MemoryCounters):
     def __init__(self) -> None:
-        super().__init__(headline="cuda_peak_allocated_mb", sees_other_runtimes=False)
+        super().__init__(headline="cuda_peak_allocated_mib", sees_other_runtimes=False)
 
     def device_wide(self, device: torch.device) -> Optional[Callable[[], float]]:
         def used() -> float:
@@ -131,8 +131,8 @@ class CudaMemoryCounters(MemoryCounters):
 
     def read(self, device: torch.device, peaks: dict[str, float]) -> dict[str, float]:
         return {
-            "cuda_peak_allocated_mb": torch.cuda.max_memory_allocated(device) / MIB,
-            "cuda_peak_reserved_mb": torch.cuda.max_memory_reserved(device) / MIB,
+            "cuda_peak_allocated_mib": torch.cuda.max_memory_allocated(device) / MIB,
+            "cuda_peak_reserved_mib": torch.cuda.max_memory_reserved(device) / MIB,
         }
 
 
@@ -141,7 +141,7 @@ class MpsMemoryCounters(MemoryCounters):
 
     def __init__(self) -> None:
         super().__init__(
-            headline="mps_peak_allocated_mb",
+            headline="mps_peak_allocated_mib",
             sampled={
                 "mps_allocated": lambda: torch.mps.current_allocated_memory() / MIB,
                 "mps_driver": lambda: torch.mps.driver_allocated_memory() / MIB,
@@ -153,7 +153,7 @@ class MpsMemoryCounters(MemoryCounters):
         return peaks["mps_allocated"]
 
     def read(self, device: torch.device, peaks: dict[str, float]) -> dict[str, float]:
-        return {"mps_peak_allocated_mb": peaks["mps_allocated"], "mps_peak_driver_mb": peaks["mps_driver"]}
+        return {"mps_peak_allocated_mib": peaks["mps_allocated"], "mps_peak_driver_mib": peaks["mps_driver"]}
 
 
 class DeviceFacts:

@@ -101,7 +101,7 @@ class MemoryTracker:
         self._headline = self._counters.headline
         if other_runtimes and not self._counters.sees_other_runtimes:
             probe = self._counters.device_wide(self.device)
-            self._headline = f"{DEVICE_USED}_peak_mb" if probe is not None else None
+            self._headline = f"{DEVICE_USED}_peak_mib" if probe is not None else None
             if probe is not None:
                 self._probes[DEVICE_USED] = probe
 
@@ -133,16 +133,16 @@ class MemoryTracker:
         with self._lock:
             self._open.remove(self)
         peaks = self._sampler.peaks
-        details = {"rss_peak_mb": peaks["rss"]}
+        details = {"rss_peak_mib": peaks["rss"]}
         ru_end = ru_maxrss_mb()
         # The lifetime maximum moved inside the region: it is this region's peak, spikes included. (A child
         # process starts with its parent's maximum on Linux, so ru_maxrss alone can say nothing about a region.)
         if ru_end is not None and self._ru_start is not None and ru_end > self._ru_start:
-            details["rss_peak_mb"] = max(peaks["rss"], ru_end)
+            details["rss_peak_mib"] = max(peaks["rss"], ru_end)
         for key, value in self._counters.read(self.device, peaks).items():
             details[key] = max(value, self._folded.get(key, value))
         if DEVICE_USED in peaks:
-            details[f"{DEVICE_USED}_peak_mb"] = peaks[DEVICE_USED]
+            details[f"{DEVICE_USED}_peak_mib"] = peaks[DEVICE_USED]
         self.peak_mb = details[self._headline] if self._headline is not None else math.nan
         self.details = details
         logger.debug("peak memory on %s: %.1f MiB (%s)", self.device, self.peak_mb, details)

@@ -18,7 +18,7 @@ from vda.bench.result import JobResult, from_exception
 from vda.bench.scenarios.base import SCENARIOS, Scenario
 from vda.runtime.device import facts, resolve_device
 from vda.runtime.precision import resolve_precision
-from vda.tracking import environment_tags
+from vda.tracking.tags import environment_tags
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,9 @@ def run_scenario(cfg: Any) -> JobResult:
         result = from_exception(exc)
     finally:
         torch.set_num_threads(threads)
+    compared = [child.params.get("attention.name", child.name) for child in result.children]
+    resolved["attention.resolved"] = ",".join(compared) if compared else str(cfg.attention.name)
+    resolved["backend.resolved"] = str(cfg.backend.name)
     result.params.update(resolved)
     result.tags = {**environment_tags(device if device is not None else torch.device("cpu")), **result.tags}
     if device is None:

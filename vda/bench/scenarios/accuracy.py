@@ -95,7 +95,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
             tags[WEIGHTS_TAG] = str(cfg.model.checkpoint)
         with torch.inference_mode():
             evaluation = evaluate(chosen, source)
-    metrics = {**evaluation.metrics(), "peak_mem_mb": memory.peak_mb}
+    metrics = {**evaluation.metrics(), "peak_memory_mib": memory.peak_mb, **memory.details}
     if isinstance(source, EnginePredictions):
         metrics.update(throughput_fps=source.fps, inference_s=source.seconds)
     return JobResult(metrics=metrics, params=params, tags=tags, artifacts={CSV_ARTIFACT: evaluation.csv()})

@@ -52,8 +52,8 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
         **stats.metrics(),
         "first_call_s": first_call_s,
         "throughput_fps": stats.throughput(frames_per_call),
-        "peak_mem_mb": memory.peak_mb,
-        **{f"mem_{name}": value for name, value in memory.details.items()},
+        "peak_memory_mib": memory.peak_mb,
+        **memory.details,
     }
     return JobResult(metrics=metrics, params=shape_params(shape), samples_ms=list(stats.samples_ms))
 

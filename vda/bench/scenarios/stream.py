@@ -61,9 +61,9 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
         "throughput_fps": 1000.0 / stats.mean,
         "first_call_s": build_s + steps_ms[0] / 1000.0,
         "first_frame_s": steps_ms[0] / 1000.0,
-        "stream_state_mb": stream.state_bytes / 2**20,
-        "peak_mem_mb": memory.peak_mb,
-        **{f"mem_{name}": value for name, value in memory.details.items()},
+        "stream_state_mib": stream.state_bytes / 2**20,
+        "peak_memory_mib": memory.peak_mb,
+        **memory.details,
     }
     if scenario.vs_offline:
         with torch.inference_mode():
