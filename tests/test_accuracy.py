@@ -22,10 +22,13 @@ from PIL import Image
 from vda.bench import report
 from vda.bench.command import BenchJobFailed, check_single_run, run_job
 from vda.bench.config import register_configs
-from vda.bench.recorder import KIND_TAG, experiment_id
+from vda.bench.recorder import BENCH_VIEW, job_record
+from vda.tracking import runs
+from vda.tracking.store import open_store
+from vda.tracking.tags import KIND as KIND_TAG
 from vda.bench.result import Status
 from vda.bench.scenarios import accuracy
-from vda.config import to_object
+from vda.config import MlflowConfig, to_object
 from vda.evaluation import DATASETS, SavedPredictions, evaluate, plan
 from vda.evaluation.tae import project_depth
 
@@ -168,10 +171,9 @@ def bench(store):
         if parent is None:
             return run_job(cfg), MlflowClient(tracking_uri=store)
         from vda.bench.launcher import launch
-        from vda.bench.recorder import record_job
 
         mlflow.set_tracking_uri(store)
-        return record_job(cfg, launch(cfg), parent), MlflowClient(tracking_uri=store)
+        return runs.write(open_store(cfg.mlflow, BENCH_VIEW), job_record(cfg, launch(cfg)), parent), MlflowClient(tracking_uri=store)
 
     yield run
     mlflow.set_tracking_uri(None)
@@ -417,7 +419,8 @@ def tiny_sintel(tmp_path_factory) -> Path:
 def test_a_two_precision_sweep_gives_the_accuracy_table_and_chart(tmp_path, bench, store, tiny_sintel, random_checkpoint):
     client = MlflowClient(tracking_uri=store)
     mlflow.set_tracking_uri(store)
-    sweep = client.create_run(experiment_id("vda-bench"), tags={KIND_TAG: "sweep"}).info.run_id
+    experiment = open_store(MlflowConfig(tracking_uri=store, experiment="vda-bench"), BENCH_VIEW).experiment_id
+    sweep = client.create_run(experiment, tags={KIND_TAG: "sweep"}).info.run_id
     saved = tmp_path / "saved"
     common = [f"scenario.root={tiny_sintel}", "scenario.input_size=28", f"model.checkpoint={random_checkpoint}"]
     run_ids = [
