@@ -383,7 +383,7 @@ def test_too_little_disk_space_fails_before_the_model_is_built(tmp_path, random_
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 500_000, 500_000))
     monkeypatch.setattr(vda.pipeline.command, "create_model", lambda *a, **kw: pytest.fail("model built before the disk was checked"))
     out = tmp_path / "out"
-    with pytest.raises(OutputError, match=r"needs ~0\.0 GiB \(scratch file \+ npz\).*output\.npz=false"):
+    with pytest.raises(OutputError, match=r"need ~0\.0 GiB \(scratch file \+ npz \+ vis\).*output\.npz=false"):
         run_composed(compose_infer(infer_overrides(video, out, random_checkpoint)))
     assert list(out.iterdir()) == []
     # without the npz the scratch file alone fits

@@ -22,7 +22,8 @@ from vda import backends
 from vda.errors import ConfigError
 from vda.factory import Runtime, check_backend, create_model, resolve_runtime
 from vda.pipeline.config import InferConfig
-from vda.pipeline.formats import OUTPUTS, enabled_formats, output_names
+from vda.depth.scenes import check_threshold
+from vda.pipeline.formats import OUTPUTS, check_outputs, enabled_formats, output_bytes_per_frame, output_names
 from vda.pipeline.outputs import check_disk_space, check_existing, check_output_dir
 from vda.pipeline.preprocess import PATCH
 from vda.pipeline.modes import MODES, Clip, Mode, check_backend_for
@@ -57,6 +58,8 @@ def check_config(cfg: InferConfig) -> None:
     if cfg.infer.target_fps == 0:
         raise ConfigError("infer.target_fps=0 is not a frame rate; use -1 (keep the source rate) or a positive value")
     check_preset(cfg.output.preset)
+    check_outputs(cfg.output, cfg.model.metric)
+    check_threshold(cfg.infer.scene_threshold)
 
 
 def configure_mlflow(cfg: InferConfig) -> None:
@@ -134,6 +137,7 @@ def log_result(result: InferResult) -> None:
         **result.extra,
     }
     mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+    mlflow.set_tag("outputs", ",".join(path.name for path in result.outputs))
     for path in result.outputs:
         if path.name == OUTPUTS.get("vis").name_for(result.input.stem):
             mlflow.log_artifact(str(path))
@@ -166,7 +170,8 @@ def run_inference(cfg: InferConfig) -> InferResult:
         output_dir = check_output_dir(resolve_path(cfg.output_dir))
         names = output_names(clip.stem)
         check_existing(output_dir, [names[name] for name in enabled_formats(cfg.output)], cfg.output.overwrite)
-        check_disk_space(output_dir, clip.estimated_frames, clip.height, clip.width, cfg.output.npz)
+        sizes = output_bytes_per_frame(cfg.output, clip.height, clip.width)
+        check_disk_space(output_dir, clip.estimated_frames, clip.height, clip.width, sizes)
         runtime = check_runtime(cfg)
         check_backend_for(cfg.mode.name, cfg.backend.name)
         if not cfg.mlflow.enabled:
@@ -212,7 +217,8 @@ def _infer(
         return mode.engine(model, cfg.infer, cfg.mode, times)
 
     with stop_on_signals() if clip.is_live else contextlib.nullcontext(threading.Event()) as stop:
-        result = process_video(model, clip, output_dir, cfg.infer, cfg.output, _until(stop, frames), engine)
+        frames = _until(stop, frames)
+        result = process_video(model, clip, output_dir, cfg.infer, cfg.output, frames, engine, mode.frame_by_frame)
     result.extra["model_load_seconds"] = load_seconds
     if hasattr(model, "build_s"):
         result.extra["backend_build_s"] = model.build_s

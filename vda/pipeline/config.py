@@ -9,6 +9,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
 from vda.config import RunConfig, store_choice_groups
+from vda.depth.scenes import DEFAULT_SCENE_THRESHOLD
 from vda.pipeline.formats import OutputConfig
 from vda.pipeline.modes import MODES
 
@@ -27,6 +28,11 @@ class InferSettings:
     feature_cache: bool = True
     # Decode and write in background threads behind bounded queues; false: everything in one thread.
     pipelined: bool = True
+    # Split the video at shot cuts (offline: each shot runs on its own; stream: the state is reset). Off by
+    # default, as in the published algorithm; recommended for edited footage.
+    scene_cuts: bool = False
+    # A cut is a jump of the mean frame difference (thumbnails, 0..1) above the shot's recent level by this much.
+    scene_threshold: float = DEFAULT_SCENE_THRESHOLD
     # Folder or @list input: this many processes, each with its own model copy (several GPUs, or CPU threads split).
     workers: int = 1
     # Folder or @list input: process only shard i of n ("i/n", every n-th video from the i-th); null: all.

@@ -41,7 +41,7 @@ from vda.pipeline.command import (
     tracked_run,
 )
 from vda.pipeline.config import InferConfig
-from vda.pipeline.formats import enabled_formats, output_names
+from vda.pipeline.formats import enabled_formats, output_bytes_per_frame, output_names
 from vda.pipeline.outputs import check_disk_space, check_output_dir, scratch_prefix, staged_prefix
 from vda.pipeline.video import InferResult, process_video
 from vda.video.reader import probe
@@ -210,7 +210,8 @@ def process_item(cfg: InferConfig, model: torch.nn.Module, item: DatasetItem, ou
     try:
         info = probe(item.path, max_res=cfg.infer.max_res, target_fps=cfg.infer.target_fps, max_len=cfg.infer.max_len)
         directory = check_output_dir(item.output_dir(output_root))
-        check_disk_space(directory, info.estimated_frames, info.height, info.width, cfg.output.npz)
+        sizes = output_bytes_per_frame(cfg.output, info.height, info.width)
+        check_disk_space(directory, info.estimated_frames, info.height, info.width, sizes)
         result = process_video(model, info, directory, cfg.infer, cfg.output)
     except Exception as exc:  # one broken video must not stop the dataset
         message = str(exc).splitlines()[0] if str(exc) else ""

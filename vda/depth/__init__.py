@@ -1,0 +1,1 @@
+"""Depth algorithms beside the offline engine and the stream: shot-cut detection."""
