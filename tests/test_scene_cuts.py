@@ -11,6 +11,7 @@ import pytest
 import torch
 from test_pipeline import compose_infer, infer_overrides, run_composed
 
+import vda
 from vda.depth.scenes import DEFAULT_SCENE_THRESHOLD, SceneCutDetector, ShotSplitter
 from vda.pipeline import WindowedDepth
 from vda.pipeline.modes import StreamEngine
@@ -26,6 +27,15 @@ SECOND = 10
 def second_scene(count: int, height: int = 48, width: int = 64) -> np.ndarray:
     """Another scene: the synthetic pattern with other noise, upside down, colours reversed."""
     return np.ascontiguousarray(synthetic_frames(count, height, width, seed=7)[:, ::-1, :, ::-1])
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny inputs are many small operations: on a busy machine a second thread mostly waits at barriers."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -81,24 +91,23 @@ def test_offline_with_cuts_equals_each_part_alone_and_no_window_spans_the_cut(ti
 
 
 def test_cuts_on_change_nothing_without_a_cut(tiny_model):
-    frames = synthetic_frames(40, 48, 64, seed=2)
-    cut, engine = offline(tiny_model, frames, DEFAULT_SCENE_THRESHOLD)
+    frames = synthetic_frames(24, 48, 64, seed=2)  # 2 windows: alignment included
+    cut = vda.infer_video(tiny_model, frames, INPUT, scene_threshold=DEFAULT_SCENE_THRESHOLD)  # the Python API's switch
     plain, _ = offline(tiny_model, frames)
-    assert engine.stats.scene_cuts == 0
     np.testing.assert_array_equal(cut, plain)
 
 
 def test_stream_resets_its_state_at_the_cut(tiny_model, scenes):
-    a, b = scenes
+    a, b = scenes[0][:12], scenes[1][:6]  # a short stream: each step attends over 32 slots, whatever the length
     engine = StreamEngine(tiny_model, INPUT, True, StageTimes(), DEFAULT_SCENE_THRESHOLD)
     joined = torch.cat(list(engine.run(iter(np.concatenate([a, b]))))).numpy()
-    assert engine.stats.scene_cuts == 1 and engine.stats.frames == CUT + SECOND
+    assert engine.stats.scene_cuts == 1 and engine.stats.frames == 18
     fresh = StreamingDepth(tiny_model, INPUT)
     alone_b = np.stack([fresh.step(frame) for frame in b])
-    np.testing.assert_allclose(joined[CUT:], alone_b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(joined[12:], alone_b, rtol=1e-5, atol=1e-6)
     uncut = StreamEngine(tiny_model, INPUT, True, StageTimes())
     carried = torch.cat(list(uncut.run(iter(np.concatenate([a, b]))))).numpy()
-    assert np.abs(carried[CUT:] - alone_b).max() > 1e-3  # without the reset the old shot is still attended to
+    assert np.abs(carried[12:] - alone_b).max() > 1e-3  # without the reset the old shot is still attended to
 
 
 def test_command_counts_cuts_and_lists_its_outputs_in_mlflow(tmp_path, scenes, random_checkpoint):
