@@ -14,7 +14,7 @@ import torch
 
 from vda.attention import AttentionOp
 from vda.model.temporal import MAX_FRAMES
-from vda.model.video_depth_anything import ENCODERS
+from vda.model.video_depth_anything import ENCODERS, VideoDepthAnything
 from vda.runtime.device import synchronize
 
 TEMPORAL_HEADS = 8
@@ -84,6 +84,22 @@ def test_temporal_attention(benchmark, bench_settings, backend, encoder, site):
     assert out.shape == q.shape and torch.isfinite(out).all()
 
 
-def test_temporal_sites_at_518_match_the_network():
-    sites = temporal_sites("vits", 37)
-    assert sites == {"layer_3": (1369, 192), "layer_4": (361, 384), "path_4": (1369, 64), "path_3": (5476, 64)}
+@pytest.mark.parametrize("encoder", list(ENCODERS))
+def test_temporal_sites_match_the_network(encoder):
+    """The shapes benchmarked above are the ones the network's four temporal modules give their attention."""
+    patches, frames = 5, 2  # a 70x70 input; the shapes follow the same rule at 518 (37 patches)
+    model = VideoDepthAnything(encoder).eval()
+    site = [None]
+    seen: dict[str, set] = {}
+    for name, module in zip(["layer_3", "layer_4", "path_4", "path_3"], model.head.motion_modules):
+        module.register_forward_pre_hook(lambda m, args, name=name: site.__setitem__(0, name))
+        module.register_forward_hook(lambda m, args, out: site.__setitem__(0, None))
+    for op in {m for m in model.modules() if isinstance(m, AttentionOp)}:
+        op.register_forward_hook(lambda op, args, out: site[0] and seen.setdefault(site[0], set()).add(args[0].shape))
+    with torch.inference_mode():
+        model(torch.zeros(1, frames, 3, 14 * patches, 14 * patches))
+    expected = temporal_sites(encoder, patches)
+    assert set(seen) == set(expected)
+    for name, (positions, channels) in expected.items():
+        heads_dim = channels // TEMPORAL_HEADS
+        assert seen[name] == {torch.Size([positions, TEMPORAL_HEADS, frames, heads_dim])}, name

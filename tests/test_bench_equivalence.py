@@ -51,10 +51,23 @@ def test_all_zero_reference():
     assert rel_l2(zeros + 1, zeros) == math.inf
 
 
-def test_half_precision_inputs_are_compared_in_float64():
-    ref = torch.tensor([1.0, 3.0], dtype=torch.float32)
-    pred = torch.tensor([1.0, 3.0], dtype=torch.bfloat16) + torch.tensor([0.0, 0.015625], dtype=torch.bfloat16)
-    assert max_abs_err(pred, ref) == 0.015625
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_inputs_are_compared_in_float64(dtype):
+    """Every metric equals a float64 numpy computation to 1e-12; done in float32 they are off by ~1e-7."""
+    generator = torch.Generator().manual_seed(0)
+    ref = torch.rand(20000, generator=generator, dtype=torch.float64).to(torch.float32) * 100 + 0.01
+    pred = (ref.double() * (1 + 0.2 * torch.randn(20000, generator=generator, dtype=torch.float64))).to(dtype)
+    p, r = pred.double().numpy(), ref.double().numpy()  # both exactly representable in float64
+    ratio = np.maximum(p / r, r / p)
+    expected = {
+        "equiv_max_abs_err": np.abs(p - r).max(),
+        "equiv_rel_l2": np.linalg.norm(p - r) / np.linalg.norm(r),
+        "equiv_absrel": np.mean(np.abs(p - r) / r),
+        "equiv_delta1": np.mean(ratio < 1.25),
+    }
+    found = compare(pred, ref).metrics()
+    for name, value in expected.items():
+        assert found[name] == pytest.approx(value, rel=1e-12, abs=0), name
 
 
 def test_shape_mismatch_is_refused():

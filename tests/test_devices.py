@@ -158,9 +158,13 @@ def test_mps_sdpa_scores_stay_below_the_array_limit(monkeypatch):
 def test_split_attention_gives_the_same_numbers(monkeypatch):
     monkeypatch.setattr(implementations, "MAX_SCORE_BYTES", 2 * 4 * 9 * 9 * 4)  # two batch items per call
     model_split = implementations.AttentionOp("math")
+    calls = []
+    whole = model_split.fn
+    model_split.fn = lambda q, k, v, scale: calls.append(q.shape[0]) or whole(q, k, v, scale)
     q, k, v = (torch.randn(7, 4, 9, 8) for _ in range(3))
     expected = implementations.math_attention(q, k, v, 0.3)
     torch.testing.assert_close(model_split(q, k, v, 0.3), expected)
+    assert calls == [2, 2, 2, 1]  # the batch was split, and every item computed once
 
 
 # 9. CUDA events are recorded on the model's device, not the current one
@@ -188,11 +192,14 @@ def test_cuda_events_record_on_the_timed_device(monkeypatch):
     assert recorded == ["stream of cuda:1", "stream of cuda:1"]
 
 
+DOCUMENTED_AUTO_PRECISION = {"cuda": "fp16", "mps": "fp32", "cpu": "fp32"}  # precision=auto, as the docs promise
+
+
 @pytest.mark.parametrize("name", device_mod.DEVICES.names())
 def test_every_device_record_is_complete(name):
     facts = device_mod.DEVICES.get(name)
     assert isinstance(facts, device_mod.DeviceFacts)
-    assert resolve_precision("auto", torch.device(name)).value == facts.auto_precision
+    assert resolve_precision("auto", torch.device(name)).value == DOCUMENTED_AUTO_PRECISION[name]
     assert "auto" in facts.sdpa_kernels and len(facts.bench_window) == 3
     reason = facts.unavailable()
     assert reason is None or f"device={name}" in reason

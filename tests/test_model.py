@@ -84,14 +84,12 @@ def test_temporal_modules_mix_time(model):
         assert (a[0, t] - b[0, t]).abs().max() > 1e-3
 
 
-def test_split_api_equals_forward(model):
-    x = frames(t=3)
+def test_encode_gives_four_token_maps_per_frame(model):
+    # forward is encode + decode, so comparing them checks nothing; the golden tests (test_golden.py) hold
+    # forward to the published network and the pipeline, which calls encode and decode apart, to its pipeline
     with torch.no_grad():
-        whole = model(x)
-        features = model.encode(x.flatten(0, 1))
-        split = model.decode(features, batch=1, frames=3, patch_hw=(3, 4))
-    assert len(features) == 4 and features[0].shape == (3, 12, 384)
-    assert torch.equal(whole, split)
+        features = model.encode(frames(t=3).flatten(0, 1))
+    assert len(features) == 4 and all(f.shape == (3, 12, 384) for f in features)
 
 
 def test_positional_table_at_pretrain_size_is_used_as_is(model):

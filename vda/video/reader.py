@@ -275,7 +275,8 @@ class VideoReader:
 
         Decoding is frame-threaded for speed, but frame threading drops the good frames in flight around a
         damaged packet, and at the end of a file cut short (the flush fails with frames still in the threads:
-        how many depends on timing); after the first damaged packet, or after a cut-short end, the file is
+        how many depends on timing); after the first damaged packet, or after a cut-short end (the container
+        stops early, or holds fewer packets or less time than it announces), the file is
         decoded again without it and the frames already given are skipped (by presentation time, or by count
         where frames carry none).
         """
@@ -290,7 +291,7 @@ class VideoReader:
                     break
                 given, last_pts = given + 1, frame.pts
                 yield frame
-        if not (self.tally.failed_packets or self.tally.cut_short):
+        if not (self.tally.failed_packets or self.tally.truncated):
             return
         self.tally = DecodeTally()  # counts of the complete second pass
         logger.debug("%s: damaged or cut short; decoding again without frame threads after frame %d", path, given)
