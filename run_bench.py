@@ -7,9 +7,9 @@ python run_bench.py -m attention=sdpa,math,xformers precision=fp32,fp16,bf16
 
 import hydra
 
-from vda.bench.app import check_single_run, run_job, summary
+from vda.bench.command import check_single_run, run_job, summary
 from vda.bench.config import register_configs
-from vda.cli import one_line_errors
+from vda.entry import one_line_errors
 from vda.config import to_object
 
 register_configs()

@@ -4,9 +4,10 @@ import sys
 
 import hydra
 
-from vda.cli import one_line_errors
+from vda.entry import one_line_errors
 from vda.config import to_object
-from vda.pipeline.config import register_configs
+from vda.infer.command import infer
+from vda.infer.config import register_configs
 
 register_configs()
 
@@ -14,8 +15,6 @@ register_configs()
 @hydra.main(version_base="1.3", config_path="conf", config_name="infer")
 @one_line_errors
 def main(cfg) -> None:
-    from vda.pipeline.main import infer
-
     outcome = infer(to_object(cfg))
     print("\n".join(outcome.lines))
     if outcome.exit_status:

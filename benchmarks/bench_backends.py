@@ -5,7 +5,7 @@ runs every configuration once before repeat r+1; the best of the repeats is kept
 only ever add time):
 
 1. one 32-frame window through ``runner(x)`` at network input 140x252 (vits);
-2. the whole offline engine (:class:`vda.pipeline.WindowedDepth`, feature cache on) on a generated clip
+2. the whole offline engine (:class:`vda.depth.WindowedDepth`, feature cache on) on a generated clip
    (70 frames of 252x140, input_size 140);
 
 and reports seconds, speed-up against torch eager fp32 (time of torch fp32 / time of the configuration),
@@ -33,13 +33,15 @@ import pytest
 import torch
 
 from vda import backends
+from vda.backends import BackendConfig
 from vda.errors import BackendUnavailableError
 from vda import build_model
-from vda.pipeline import WindowedDepth
-from vda.pipeline.preprocess import Preprocessor
+from vda.depth import WindowedDepth
+from vda.depth.preprocess import Preprocessor
 from vda.runtime.device import synchronize
 
-PYTEST_BACKENDS = ("torch", "onnxruntime", "openvino")
+# The default and the graph backends (compile is left to __main__: its first call takes minutes on a CPU).
+PYTEST_BACKENDS = tuple(r.name for r in backends.BACKENDS.records() if r.name == BackendConfig.name or r.value.whole_windows)
 
 
 def generated_frames(count: int, height: int, width: int) -> list[np.ndarray]:
@@ -125,7 +127,7 @@ def compare(args) -> dict:
             engine_seconds, engine_depth = time_engine(runner, frames, args.input_size)
             rows[key]["engine"].append(engine_seconds)
             outputs[key] = (window_depth, engine_depth)
-    base = ("torch", "fp32")
+    base = (BackendConfig.name, "fp32")
     report = []
     for key, row in rows.items():
         window, engine = min(row["window"]), min(row["engine"])

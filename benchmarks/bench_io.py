@@ -1,7 +1,7 @@
 """I/O benchmark: what writing the outputs costs on top of the model, before and after the pipelined run.
 
 Not a test. Each measurement runs in a fresh worker process that imports ``vda`` from a given checkout
-(``PYTHONPATH=<root>``), so the code of this branch and a baseline checkout (``--baseline DIR``, e.g. the
+(``PYTHONPATH=<root>``), so the code of this branch and a baseline checkout of the same layout (``--baseline DIR``, the
 commit this branch started from, exported with ``git archive``) are measured by the same script, alternately,
 in one command; the best of ``--repeats`` is kept (other processes only ever add time).
 
@@ -13,13 +13,13 @@ Per checkout:
 * ``write_s``: write seconds on the model's critical path (``default_src_s - depth_only_s``), and the same
   with every output (``all_write_s``, png16 too); ``stage_write_s`` is what the run itself reports;
 * ``colormap_ms``: preview colour mapping per 720p frame (``vda.video.writer.colorize``);
-* ``stub_fps_720p`` / ``stub_fps_1080p``: frames/s with :class:`vda.pipeline.stub.StubModel` (no network,
+* ``stub_fps_720p`` / ``stub_fps_1080p``: frames/s with :class:`vda.bench.no_model.NoModel` (no network,
   the I/O ceiling) and the default outputs;
 * ``rss_short_mb`` / ``rss_long_mb``: peak RSS of a stub run on a clip and on one 5x longer.
 
 Clips are generated (moving colour patterns, H.264) unless ``--video`` is given; weights are seeded random.
 
-    git archive 3183a58 | tar -x -C /tmp/vda-base        # the baseline checkout (once)
+    git archive <commit> | tar -x -C /tmp/vda-base       # the baseline checkout (once)
     python benchmarks/bench_io.py --baseline /tmp/vda-base --repeats 2
     python benchmarks/bench_io.py --video /work/shared/samples/tokyo_walk.mp4 --frames 60
 
@@ -30,7 +30,6 @@ at ``--bench-size``; ``--benchmark-disable`` smoke-runs them.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -43,37 +42,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from vda.bench.no_model import NoModel
+from vda.depth.process import process_video
+from vda.factory import build_model
+from vda.depth.settings import InferSettings
+from vda.outputs.formats import OutputConfig
+
 ROOT = Path(__file__).resolve().parents[1]
-STUB_FILE = ROOT / "vda" / "pipeline" / "stub.py"
 
 
-# ---------------------------------------------------------------- shared helpers (work with any checkout)
+# ---------------------------------------------------------------- shared helpers
 def process(model, info, out: Path, input_size: int, pipelined: bool = True, **outputs):
-    """``process_video`` of the checkout on ``sys.path`` with only ``outputs`` on: typed settings, or, in a
-    baseline checkout from before the structure change, its one OmegaConf config."""
+    """``process_video`` with only ``outputs`` on."""
     values = {"npz": False, "vis": False, "progress": False, **outputs}
-    try:
-        from vda.pipeline.config import InferSettings
-        from vda.pipeline.formats import OutputConfig
-        from vda.pipeline.video import process_video
-    except ImportError:
-        from omegaconf import OmegaConf
-
-        from vda.pipeline.run import process_video
-
-        values = {"src": False, "png16": False, "grayscale": False, **values}
-        cfg = OmegaConf.create({"infer": {"input_size": input_size, "feature_cache": True}, "output": values})
-        return process_video(model, info, out, cfg)
     settings = InferSettings(input_size=input_size, pipelined=pipelined)
     return process_video(model, info, out, settings, OutputConfig(**values))
-
-
-def stub_model():
-    """:class:`StubModel` from this branch's file, importable against any checkout's ``vda``."""
-    spec = importlib.util.spec_from_file_location("vda_bench_stub", STUB_FILE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.StubModel()
 
 
 def timed_run(model, info, workdir: Path, input_size: int, **outputs):
@@ -95,7 +78,7 @@ def timed_run(model, info, workdir: Path, input_size: int, **outputs):
 
 def depth_only(model, info, input_size: int) -> float:
     """Decode + model + host copy, nothing written."""
-    from vda.pipeline import WindowedDepth
+    from vda.depth import WindowedDepth
     from vda.runtime.device import synchronize
     from vda.video import VideoReader
 
@@ -147,21 +130,17 @@ def colormap_ms(frames: int = 32, height: int = 720, width: int = 1280, rounds: 
 def worker(args) -> dict:
     import torch
 
-    try:
-        from vda import build_model
-    except ImportError:  # a baseline checkout from before the public API
-        from vda import build_model
     from vda.video import probe
 
     workdir = Path(args.workdir)
     report: dict = {"vda": str(Path(__import__("vda").__file__).parent.parent), "threads": torch.get_num_threads()}
     if args.part == "rss":
         info = probe(Path(args.clip), max_res=args.max_res)
-        timed_run(stub_model(), info, workdir, args.input_size, npz=True, vis=True)
+        timed_run(NoModel(), info, workdir, args.input_size, npz=True, vis=True)
         report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         return report
     report["colormap_ms"], report["colormap_previous_ms"] = colormap_ms()
-    stub = stub_model()
+    stub = NoModel()
     for label, clip, max_res in (("720p", args.clip_720, 1280), ("1080p", args.clip_1080, 1920)):
         info = probe(Path(clip), max_res=max_res)
         seconds, result = timed_run(stub, info, workdir, args.input_size, npz=True, vis=True)
@@ -231,7 +210,7 @@ def main() -> None:
     parser.add_argument("--stub-frames", type=int, default=120, help="frames of the stub clips (720p and 1080p)")
     parser.add_argument("--rss-frames", type=int, default=60, help="short clip of the RSS check; the long is 5x")
     parser.add_argument("--input-size", type=int, default=196)
-    parser.add_argument("--max-res", type=int, default=1280)
+    parser.add_argument("--max-res", type=int, default=InferSettings.max_res)
     parser.add_argument("--encoder", default="vits")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="fp32")
@@ -309,7 +288,6 @@ def io_clip(tmp_path_factory, bench_settings) -> Path:
 @pytest.mark.benchmark(group="io")
 @pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "sequential"])
 def test_io_stub_run(benchmark, bench_settings, io_clip, tmp_path, pipelined):
-    from vda.pipeline.stub import StubModel
     from vda.video import probe
 
     info = probe(io_clip)
@@ -318,7 +296,7 @@ def test_io_stub_run(benchmark, bench_settings, io_clip, tmp_path, pipelined):
     def run():
         out = tmp_path / str(next(runs))
         out.mkdir()
-        return process(StubModel(bench_settings.device), info, out, bench_settings.size, pipelined, npz=True, vis=True, src=True)
+        return process(NoModel(bench_settings.device), info, out, bench_settings.size, pipelined, npz=True, vis=True, src=True)
 
     result = benchmark.pedantic(run, rounds=3, iterations=1)
     assert result.frames == 40

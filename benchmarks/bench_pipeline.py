@@ -2,7 +2,7 @@
 
 Not a test. Two measurements:
 
-1. **Feature cache speed-up.** The same decoded clip goes through :class:`vda.pipeline.WindowedDepth` with
+1. **Feature cache speed-up.** The same decoded clip goes through :class:`vda.depth.WindowedDepth` with
    ``feature_cache=True`` and ``False``, alternating, in one process (same model, same threads); the
    ratio of the best and of the median wall times is reported, and the two depth outputs are compared.
 2. **Peak RSS vs length.** ``run_infer.py`` runs in a fresh subprocess on a short clip and on a clip 10x
@@ -36,7 +36,7 @@ import torch
 
 from benchmarks.cli import clip_parser, load_clip, report_header
 from vda import build_model
-from vda.pipeline import WindowedDepth
+from vda.depth import WindowedDepth
 from vda.runtime.device import synchronize
 from vda.video import VideoReader, probe
 from vda.video.synthetic import synthetic_clip

@@ -1,7 +1,7 @@
 """Cost of shot-cut detection (``infer.scene_cuts=true``) against the model, frames per second.
 
 Not a test. The same decoded clip (a generated 1280x720 one unless ``--video``) goes through
-:class:`vda.depth.scenes.SceneCutDetector` alone, and through :class:`vda.pipeline.WindowedDepth` without cuts
+:class:`vda.depth.scenes.SceneCutDetector` alone, and through :class:`vda.depth.WindowedDepth` without cuts
 (seeded random vits weights: speed does not depend on the weights), in one process; the report gives both
 rates and the detector's time as a share of the model's (the target: under 5 % on CPU at input 196).
 
@@ -23,7 +23,7 @@ import pytest
 
 from benchmarks.cli import clip_parser, load_clip, report_header
 from vda.depth.scenes import SceneCutDetector
-from vda.pipeline import WindowedDepth
+from vda.depth import WindowedDepth
 from vda.runtime.device import synchronize
 from vda.video.synthetic import synthetic_clip, synthetic_frames
 

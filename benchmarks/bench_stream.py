@@ -3,10 +3,10 @@
 Not a test. Measurements, all in one process on one decoded clip, modes interleaved in every repeat (so
 that load from other processes hits them alike; the best repeat is the least disturbed):
 
-1. **Per-frame latency** of :class:`vda.stream.StreamingDepth` with cached key/value projections and with
+1. **Per-frame latency** of :class:`vda.depth.stream.StreamingDepth` with cached key/value projections and with
    the 32 context slots re-projected every step (the rule as published): p50/p90 of the step times.
 2. **Stream vs offline wall time**: the whole clip through stream mode and through the offline windowed
-   engine (:class:`vda.pipeline.WindowedDepth`, encoder-feature cache on).
+   engine (:class:`vda.depth.WindowedDepth`, encoder-feature cache on).
 3. **Depth gap** between stream and offline outputs (AbsRel, δ1 with offline as reference), and between
    the two stream paths (should be rounding only).
 4. **Peak RSS vs length**: fresh subprocesses stream ``--rss-frames`` and 10x as many generated frames
@@ -40,14 +40,14 @@ import pytest
 import torch
 
 from vda.video.synthetic import synthetic_clip
-from vda.bench.equivalence import compare, rel_l2
+from vda.bench.agreement import compare, rel_l2
 from benchmarks.cli import clip_parser, load_clip, report_header
 from vda import build_model
-from vda.pipeline import WindowedDepth
+from vda.depth import WindowedDepth
 from vda.runtime.device import resolve_device, synchronize
 from vda.runtime.memory import MemoryTracker, rss_mb
 from vda.runtime.timing import LatencyStats
-from vda.stream import StreamingDepth
+from vda.depth.stream import StreamingDepth
 
 MODES = {"cached": True, "direct": False}
 

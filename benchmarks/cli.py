@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from vda.depth.settings import InferSettings
+from vda.factory import build_model
+from vda.runtime.device import resolve_device
+from vda.video import VideoReader, probe
+
 
 def clip_parser(description: str, frames: int, size: tuple[int, int], input_size: int, precision: str, repeats: int):
     """A parser with the options of a run over a clip: ``--video``, ``--frames``, ``--width``/``--height`` of the
@@ -17,7 +22,7 @@ def clip_parser(description: str, frames: int, size: tuple[int, int], input_size
     parser.add_argument("--width", type=int, default=width)
     parser.add_argument("--height", type=int, default=height)
     parser.add_argument("--input-size", type=int, default=input_size)
-    parser.add_argument("--max-res", type=int, default=1280)
+    parser.add_argument("--max-res", type=int, default=InferSettings.max_res)
     parser.add_argument("--encoder", default="vits")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default=precision)
@@ -42,10 +47,6 @@ def report_header(args, clip, frames: int, info, device) -> dict:
 
 def load_clip(args, clip):
     """``(device, model, info, frames)``: seeded random weights on ``args.device`` and the clip's decoded frames."""
-    from vda import build_model
-    from vda.runtime.device import resolve_device
-    from vda.video import VideoReader, probe
-
     device = resolve_device(args.device)
     model = build_model(args.encoder, device=device, precision=args.precision, checkpoint="random")
     info = probe(clip, max_res=args.max_res, max_len=args.frames)

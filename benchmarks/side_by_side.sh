@@ -24,7 +24,7 @@ for _ in 1 2; do run torch backend=torch; run openvino backend=openvino; run onn
 python - "$work" <<'PY'
 import sys
 import numpy as np
-from vda.bench.equivalence import rel_l2
+from vda.bench.agreement import rel_l2
 work = sys.argv[1]
 torch_depth = np.load(f"{work}/out_torch/clip70_depths.npz")["depths"]
 for backend in ("openvino", "onnxruntime"):

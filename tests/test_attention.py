@@ -4,11 +4,21 @@ import pytest
 import torch
 
 import vda
-from vda.attention import ATTENTION, AttentionOp, attention_problem, check_attention, math_attention, register_attention
+import dataclasses
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+
+from vda.attention import ATTENTION, AttentionOp, SdpaConfig, attention_options, attention_problem, check_attention
+from vda.attention import math_attention, register_attention
 from vda.attention import implementations
 from vda.errors import BackendUnavailableError, ConfigError
 from vda.runtime.device import DEVICES
 from vda import build_model
+from vda.config import to_object
+from vda.infer.config import register_configs as register_infer
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 CPU = torch.device("cpu")
 RUNNABLE_HERE = [name for name in ATTENTION if attention_problem(name, CPU) is None]
@@ -48,7 +58,7 @@ def test_every_record_says_whether_it_runs_here(name):
 @pytest.mark.parametrize("kernel", ["auto", "math", "flash"])
 def test_sdpa_kernels_match_math(kernel):
     q, k, v = qkv(n=17, d=16)
-    out = AttentionOp("sdpa", kernel)(q, k, v, 0.25)
+    out = AttentionOp(SdpaConfig(kernel=kernel))(q, k, v, 0.25)
     torch.testing.assert_close(out, math_attention(q, k, v, 0.25), rtol=1e-5, atol=1e-6)
 
 
@@ -95,17 +105,36 @@ def test_xformers_refused_here_with_reason():
 
 
 def test_sdpa_kernel_checked_per_device():
-    with pytest.raises(BackendUnavailableError, match="sdpa_kernel=efficient is not available on cpu"):
-        check_attention("sdpa", CPU, "fp32", "efficient")
-    assert attention_problem("sdpa", torch.device("mps"), "fp32", "auto") is None
-    assert "not available on mps" in attention_problem("sdpa", torch.device("mps"), "fp32", "flash")
+    with pytest.raises(BackendUnavailableError, match="attention.kernel=efficient is not available on cpu"):
+        check_attention(SdpaConfig(kernel="efficient"), CPU, "fp32")
+    assert attention_problem(SdpaConfig(kernel="auto"), torch.device("mps"), "fp32") is None
+    assert "not available on mps" in attention_problem(SdpaConfig(kernel="flash"), torch.device("mps"), "fp32")
 
 
 def test_unknown_names_are_config_errors():
     with pytest.raises(ConfigError, match="choose one of sdpa, xformers, math"):
         check_attention("flash", CPU)
-    with pytest.raises(ConfigError, match="unknown attention.sdpa_kernel"):
-        check_attention("sdpa", CPU, "fp32", "fastest")
+    with pytest.raises(ConfigError, match="unknown attention.kernel"):
+        check_attention(SdpaConfig(kernel="fastest"), CPU, "fp32")
+    with pytest.raises(ConfigError, match="attention=math has no option kernel"):
+        attention_options("math", kernel="flash")
+
+
+@pytest.mark.parametrize("record", ATTENTION.records(), ids=ATTENTION.names())
+def test_each_choice_carries_its_own_options(record):
+    """The Hydra group option of each implementation is its record's dataclass: sdpa has a kernel, the others
+    only their name; build_model takes the same options."""
+    register_infer()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = to_object(compose("infer", overrides=["input=x.mp4", f"attention={record.name}"]))
+    assert type(cfg.attention) is record.value.schema and cfg.attention.name == record.name
+    fields = {f.name for f in dataclasses.fields(cfg.attention)}
+    assert ("kernel" in fields) == (record.name == "sdpa")
+
+
+def test_build_model_passes_the_options_of_its_attention():
+    model = build_model("vits", attention="sdpa", attention_options={"kernel": "math"}, device="cpu", checkpoint=None)
+    assert model.attention.options == SdpaConfig(kernel="math")
 
 
 def test_switching_to_unavailable_implementation_keeps_current():

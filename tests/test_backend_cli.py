@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vda.bench.equivalence import rel_l2
+from vda.backends import BACKENDS
+from vda.bench.agreement import rel_l2
 from vda.video.synthetic import synthetic_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,7 +32,7 @@ def infer(tmp_path: Path, video: Path, out: str, checkpoint: Path, *overrides: s
         f"hydra.run.dir={tmp_path / 'hydra' / out}",
         *overrides,
     ]
-    env = {**os.environ, "VDA_CACHE_DIR": str(tmp_path / "cache")}
+    env = {**os.environ, "VDA_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}  # this checkout's vda
     return subprocess.run([sys.executable, *args], cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
 
 
@@ -44,7 +45,7 @@ def torch_depth(tmp_path_factory, random_checkpoint):
     return tmp, video, np.load(tmp / "torch" / "clip_depths.npz")["depths"]
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+@pytest.mark.parametrize("backend", [r.name for r in BACKENDS.records() if r.value.whole_windows])
 def test_graph_backends_give_the_torch_depth_through_run_infer(torch_depth, random_checkpoint, backend):
     tmp, video, expected = torch_depth
     proc = infer(tmp, video, backend, random_checkpoint, f"backend={backend}")

@@ -5,22 +5,36 @@ from __future__ import annotations
 import importlib.util
 import re
 import shutil
+import sys
+import tomllib
+from pathlib import Path
 
 import onnx
 import pytest
 import torch
 
-import vda.export
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+
+import vda.backends
+import vda.backends.export
+import vda.backends.openvino
+import vda.infer.export
 from conftest import synthetic_frames
 from vda import backends
 from vda.backends.cache import MANIFEST, cached_build
 from vda.backends.graphs import EncoderGraph
+from vda.config import to_object
 from vda.errors import BackendUnavailableError, ConfigError, InputShapeError
 from vda.model import VideoDepthAnything
-from vda.pipeline import WindowedDepth
+from vda.depth import WindowedDepth
+from vda.factory import assemble
+from vda.infer.config import register_configs as register_infer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 INPUT_HW = (28, 42)  # a 2x3 patch grid
-GRAPH_BACKENDS = ("onnxruntime", "openvino")
+GRAPH_BACKENDS = tuple(r.name for r in backends.BACKENDS.records() if r.value.whole_windows)  # the exported graphs
 TOLERANCE = 1e-5  # relative L2 against eager torch, float32
 
 
@@ -74,7 +88,7 @@ def test_positional_table_constant_gives_the_same_features(tiny_model):
 
 
 def test_export_writes_encoder_and_head_graphs(tiny_model):
-    files = vda.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
+    files = vda.backends.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
     encoder, head = onnx.load(str(files.encoder)), onnx.load(str(files.head))
     onnx.checker.check_model(encoder)
     onnx.checker.check_model(head)
@@ -107,15 +121,15 @@ def test_windowed_depth_through_a_backend_matches_torch(tiny_model, name):
 
 
 def test_second_build_reuses_the_cache(tiny_model, monkeypatch):
-    first = vda.export.cached_graphs(tiny_model, INPUT_HW, "openvino")
+    first = vda.backends.export.cached_graphs(tiny_model, INPUT_HW, "openvino")
     stamps = {p: p.stat().st_mtime_ns for p in first.folder.iterdir()}
 
     def no_export(*args, **kwargs):
         raise AssertionError("the cached graphs were exported again")
 
-    monkeypatch.setattr(vda.export, "export_onnx", no_export)
-    monkeypatch.setattr(vda.export, "convert_openvino", no_export)
-    second = vda.export.cached_graphs(tiny_model, INPUT_HW, "openvino")
+    monkeypatch.setattr(vda.backends.export, "export_onnx", no_export)
+    monkeypatch.setattr(vda.backends.openvino, "convert_openvino", no_export)
+    second = vda.backends.export.cached_graphs(tiny_model, INPUT_HW, "openvino")
     assert second == first
     assert {p: p.stat().st_mtime_ns for p in second.folder.iterdir()} == stamps
 
@@ -154,36 +168,90 @@ def test_corrupt_cache_entry_is_rebuilt(tmp_path, damage):
 
 
 def test_truncated_graph_file_in_the_cache_is_re_exported(tiny_model, tmp_path, monkeypatch):
-    built = vda.export.cached_graphs(tiny_model, INPUT_HW, "onnx")  # the session's entry
+    built = vda.backends.export.cached_graphs(tiny_model, INPUT_HW, "onnx")  # the session's entry
     shutil.copytree(built.folder, tmp_path / built.folder.name)
     monkeypatch.setenv("VDA_CACHE_DIR", str(tmp_path))
     exports: list[int] = []
-    real = vda.export.export_onnx
+    real = vda.backends.export.export_onnx
 
     def counted(*args):
         exports.append(1)
         real(*args)
 
-    monkeypatch.setattr(vda.export, "export_onnx", counted)
-    files = vda.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
+    monkeypatch.setattr(vda.backends.export, "export_onnx", counted)
+    files = vda.backends.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
     assert files.folder.parent == tmp_path and not exports  # the copied entry is valid as it is
     size = files.head.stat().st_size
     with open(files.head, "r+b") as f:
         f.truncate(size // 2)
-    again = vda.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
+    again = vda.backends.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
     assert len(exports) == 1 and again.head.stat().st_size == size
     onnx.checker.check_model(onnx.load(str(again.head)))
 
 
-@pytest.mark.parametrize("name, extra", [("onnxruntime", "onnxruntime"), ("openvino", "openvino")])
-def test_missing_package_gives_one_line_naming_the_extra(tiny_model, monkeypatch, name, extra):
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda mod, *a: None if mod == name else real(mod, *a))
+def _without_packages(monkeypatch) -> None:
+    """Every import spec looked up by name is missing (torch and vda, already imported, are unaffected)."""
+    monkeypatch.setattr(importlib.util, "find_spec", lambda mod, *a: None)
+
+
+@pytest.mark.parametrize("name", backends.BACKENDS.names())
+def test_missing_package_gives_one_line_naming_an_extra_of_pyproject(tiny_model, monkeypatch, name):
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    _without_packages(monkeypatch)
     reason = backends.backend_status(name, "cpu")
-    assert reason is not None and "\n" not in reason
-    assert f'pip install -e ".[{extra}]"' in reason and name in reason
+    if reason is None:
+        return  # needs no optional package (torch, compile)
+    extra = re.search(r'pip install -e "\.\[(\w+)\]"', reason).group(1)
+    assert "\n" not in reason and name in reason and extra in extras
     with pytest.raises(BackendUnavailableError, match=rf"\[{extra}\]"):
         backends.create(name, tiny_model)
+
+
+ECHO_BACKEND = """
+from dataclasses import dataclass
+
+from vda.backends.base import BackendConfig, register_backend
+
+
+@dataclass
+class EchoConfig(BackendConfig):
+    name: str = "echo"
+    scale: float = 1.0
+
+
+class Echo:
+    def __init__(self, model, scale):
+        self.model, self.scale = model, scale
+
+    def __call__(self, x):
+        return self.model(x) * self.scale
+
+
+register_backend("echo", lambda model, options: Echo(model, options.scale), schema=EchoConfig, help="test")
+"""
+
+
+def test_a_new_backend_is_one_module_of_the_package(tmp_path, monkeypatch, random_checkpoint, window, reference):
+    """A module dropped into vda.backends is a choice: its record, its Hydra group option with its typed
+    options, and the assembler runs it; nothing else is edited."""
+    (tmp_path / "echo.py").write_text(ECHO_BACKEND)
+    monkeypatch.setattr(vda.backends, "__path__", [*vda.backends.__path__, str(tmp_path)])
+    try:
+        assert "echo" in backends.discover() and "echo" in backends.BACKENDS
+        register_infer()
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+            cfg = to_object(compose("infer", overrides=[
+                "input=x.mp4", "backend=echo", "backend.scale=2", "device=cpu", "precision=fp32",
+                f"model.checkpoint={random_checkpoint}",
+            ]))
+        assert type(cfg.backend).__name__ == "EchoConfig" and cfg.backend.scale == 2
+        runner = assemble(cfg)
+        with torch.inference_mode():
+            assert torch.equal(runner(window), 2 * reference)
+    finally:
+        backends.BACKENDS.unregister("echo")
+        sys.modules.pop("vda.backends.echo", None)
+        ConfigStore.instance().repo["backend"].pop("echo.yaml", None)
 
 
 @pytest.mark.parametrize("name", GRAPH_BACKENDS)
@@ -225,7 +293,7 @@ def test_bad_choices_are_refused(tiny_model, window):
 
 
 def test_register_backend_adds_a_runtime(tiny_model, monkeypatch):
-    def factory(model):
+    def factory(model, options):
         return backends.Runner(model)
 
     backends.register_backend("eager-copy", factory, lambda device: "not today")
@@ -240,7 +308,7 @@ def test_register_backend_adds_a_runtime(tiny_model, monkeypatch):
 
 def test_export_cli_refuses_a_bad_size_in_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        vda.export.main(["--input-size", "30x42", "--checkpoint", "random", "--out", str(tmp_path)])
+        vda.infer.export.main(["--input-size", "30x42", "--checkpoint", "random", "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: ") and "multiple of 14" in err

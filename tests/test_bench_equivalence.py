@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vda.bench.equivalence import abs_rel, compare, delta1, max_abs_err, rel_l2
+from vda.bench.agreement import abs_rel, compare, delta1, max_abs_err, rel_l2
 
 
 def test_identical_maps_agree_perfectly():

@@ -5,10 +5,16 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from vda.bench import launcher
+from vda.backends import BACKENDS
+from vda.bench.config import bench_config, register_configs
 from vda.bench.result import JobResult, Status
+from vda.config import to_object
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
 CFG = OmegaConf.create({"scenario": {"name": "forward"}, "job": {"isolate": True, "timeout_s": 0}})
 
@@ -61,3 +67,14 @@ def test_launch_dispatches_on_job_isolate(monkeypatch, tmp_path, isolate):
     cfg = OmegaConf.merge(CFG, {"job": {"isolate": isolate}})
     launcher.launch(cfg, tmp_path)
     assert calls == (["isolated"] if isolate else ["in-process"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS.names())
+def test_the_saved_config_of_an_isolated_job_keeps_each_choices_options(tmp_path, backend):
+    """The worker types the saved config again with each choice's record (its options dataclass)."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = to_object(compose("bench", overrides=["attention=sdpa", "attention.kernel=math", f"backend={backend}"]))
+    OmegaConf.save(OmegaConf.structured(cfg), tmp_path / "job.yaml")
+    again = bench_config(OmegaConf.load(tmp_path / "job.yaml"))
+    assert again == cfg and type(again.backend) is BACKENDS.get(backend).schema

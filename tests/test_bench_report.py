@@ -9,7 +9,8 @@ from mlflow.tracking import MlflowClient
 
 from vda.bench import report
 from vda.bench.config import register_configs
-from vda.bench.recorder import KIND_TAG, experiment_id, record_job
+from vda.bench.recorder import record_job
+from vda.tracking import KIND_TAG, experiment_id
 from vda.bench.result import JobResult, Status
 
 CONF = Path(__file__).resolve().parent.parent / "conf"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from vda.bench.recorder import KIND_TAG, PARENT_TAG
+from vda.tracking import KIND_TAG, PARENT_TAG
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [

@@ -13,8 +13,8 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from vda import build_model
-from vda.attention import attention_problem, implementations
-from vda.bench.equivalence import compare
+from vda.attention import SdpaConfig, attention_problem, implementations
+from vda.bench.agreement import compare
 from vda.errors import DeviceUnavailableError
 from vda.runtime import device as device_mod
 from vda.runtime.precision import Precision, autocast, fp32_region, resolve_precision
@@ -119,24 +119,24 @@ def capability(monkeypatch):
 @pytest.mark.parametrize("kernel", ["flash", "cudnn"])
 def test_flash_and_cudnn_refuse_fp32(capability, kernel):
     capability((9, 0))
-    assert "runs in fp16/bf16 only, not fp32" in attention_problem("sdpa", CUDA, "fp32", kernel)
-    assert attention_problem("sdpa", CUDA, "fp16", kernel) is None
+    assert "runs in fp16/bf16 only, not fp32" in attention_problem(SdpaConfig(kernel=kernel), CUDA, "fp32")
+    assert attention_problem(SdpaConfig(kernel=kernel), CUDA, "fp16") is None
 
 
 def test_flash_and_cudnn_need_ampere(capability):
     capability((7, 5))
-    assert "needs compute capability 8.0+ (this GPU: 7.5)" in attention_problem("sdpa", CUDA, "fp16", "cudnn")
-    assert attention_problem("sdpa", CUDA, "fp16", "efficient") is None
-    assert attention_problem("sdpa", CUDA, "fp32", "efficient") is None
+    assert "needs compute capability 8.0+ (this GPU: 7.5)" in attention_problem(SdpaConfig(kernel="cudnn"), CUDA, "fp16")
+    assert attention_problem(SdpaConfig(kernel="efficient"), CUDA, "fp16") is None
+    assert attention_problem(SdpaConfig(kernel="efficient"), CUDA, "fp32") is None
 
 
 def test_bf16_fused_attention_needs_ampere(capability):
     capability((7, 0))  # V100
-    assert "no bf16 before compute capability 8.0" in attention_problem("sdpa", CUDA, "bf16", "efficient")
-    assert attention_problem("sdpa", CUDA, "bf16", "auto") is None  # SDPA falls back to its math kernel
+    assert "no bf16 before compute capability 8.0" in attention_problem(SdpaConfig(kernel="efficient"), CUDA, "bf16")
+    assert attention_problem(SdpaConfig(kernel="auto"), CUDA, "bf16") is None  # SDPA falls back to its math kernel
     assert attention_problem("math", CUDA, "bf16") is None
     capability((8, 0))
-    assert attention_problem("sdpa", CUDA, "bf16", "efficient") is None
+    assert attention_problem(SdpaConfig(kernel="efficient"), CUDA, "bf16") is None
 
 
 def test_bf16_refused_where_cuda_says_unsupported(monkeypatch):

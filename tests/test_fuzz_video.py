@@ -93,7 +93,7 @@ def run_case(case: dict, engine_model=None) -> dict:
         if engine_model is not None:
             import torch
 
-            from vda.pipeline import WindowedDepth
+            from vda.depth import WindowedDepth
 
             depth = list(WindowedDepth(engine_model, input_size=28).run(iter(frames)))
             maps = sum(len(d) for d in depth)

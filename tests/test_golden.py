@@ -95,7 +95,7 @@ def test_offline_pipeline_equals_the_published_pipeline(golden, kind, attention)
 # torch.compile builds Inductor kernels for every window shape the pipeline meets (minutes on 2 cores); it is
 # held to the torch network on a whole window by test_backends.py::test_compile_backend_matches_torch, and the
 # torch network to the published numbers here.
-GRAPH_BACKENDS = [name for name in runnable_backends() if name not in ("torch", "compile")]
+GRAPH_BACKENDS = [name for name in runnable_backends() if BACKENDS.get(name).whole_windows]
 
 
 @pytest.mark.parametrize("backend", GRAPH_BACKENDS)

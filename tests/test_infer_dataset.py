@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from vda.errors import ConfigError
-from vda.pipeline.dataset import DatasetItem, discover, outputs_complete, parse_shard, remove_stale, select_shard
+from vda.infer.dataset import DatasetItem, discover, outputs_complete, parse_shard, remove_stale, select_shard
 from vda.video.synthetic import synthetic_clip
 
 ROOT = Path(__file__).resolve().parents[1]

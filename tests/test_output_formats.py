@@ -18,12 +18,12 @@ import vda
 from vda.errors import ConfigError, OutputError
 from vda.outputs import depth_video
 from vda.outputs.normalize import RunningRange
-from vda.pipeline.config import InferSettings
-from vda.pipeline import formats, outputs
-from vda.pipeline.formats import OUTPUTS, OutputConfig, output_bytes_per_frame
-from vda.pipeline.outputs import DepthStore, check_disk_space
-from vda.pipeline.stub import StubModel
-from vda.pipeline.video import process_video
+from vda.bench.no_model import NoModel
+from vda.depth.process import process_video
+from vda.depth.settings import InferSettings
+from vda.outputs import formats, writers
+from vda.outputs.formats import OUTPUTS, OutputConfig, output_bytes_per_frame
+from vda.outputs.writers import DepthStore, check_disk_space
 from vda.video.reader import probe
 from vda.video.synthetic import synthetic_clip, synthetic_frames, write_video
 from conftest import decode_all
@@ -163,7 +163,7 @@ def test_stream_run_writes_the_depth_video_as_the_depth_comes(tmp_path, clip, mo
 
     monkeypatch.setattr(depth_video.DepthVideoWriter, "finish", finish)
     out = tmp_path / "out"
-    run(StubModel(), clip, out, stream=True, npz=True, depth_video=True)
+    run(NoModel(), clip, out, stream=True, npz=True, depth_video=True)
     assert seen["encoded"] == 30  # every frame encoded before the second pass
     meta = json.loads((out / "clip_depth16.json").read_text())
     assert meta["range"].startswith(f"first {depth_video.STREAM_WARMUP_FRAMES} frames")
@@ -208,10 +208,10 @@ def test_running_preview_follows_the_depth_as_it_comes(tmp_path, mode):
 
 # ---------------------------------------------------------------- checks before any work
 def test_ply_with_a_relative_model_is_refused_in_one_line_before_any_work(tmp_path, random_checkpoint, monkeypatch):
-    import vda.pipeline.command
+    import vda.infer.single
 
     video = write_video(tmp_path / "p.mp4", synthetic_frames(2, 48, 64))
-    monkeypatch.setattr(vda.pipeline.command, "create_model", lambda *a, **kw: pytest.fail("model built"))
+    monkeypatch.setattr(vda.infer.single, "assemble", lambda *a, **kw: pytest.fail("model built"))
     out = tmp_path / "out"
     with pytest.raises(ConfigError, match="output.ply=true needs metric depth") as caught:
         run_composed(compose_infer(infer_overrides(video, out, random_checkpoint, "output.ply=true")))
@@ -227,10 +227,10 @@ def test_process_video_refuses_ply_for_relative_depth_before_reading(tmp_path, c
 
 @pytest.mark.parametrize("name, module, extra", [("exr", "OpenEXR", "exr"), ("ply", "plyfile", "ply")])
 def test_a_missing_extra_is_one_line_naming_it(tmp_path, random_metric_checkpoint, monkeypatch, name, module, extra):
-    import vda.pipeline.command
+    import vda.infer.single
 
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
-    monkeypatch.setattr(vda.pipeline.command, "create_model", lambda *a, **kw: pytest.fail("model built"))
+    monkeypatch.setattr(vda.infer.single, "assemble", lambda *a, **kw: pytest.fail("model built"))
     video = write_video(tmp_path / "x.mp4", synthetic_frames(2, 48, 64))
     overrides = infer_overrides(video, tmp_path / "out", random_metric_checkpoint, "model.metric=true", f"output.{name}=true")
     with pytest.raises(ConfigError) as caught:
@@ -290,8 +290,8 @@ def test_memory_stays_flat_in_video_length_with_every_output_on(tmp_path, monkey
     after a warm-up run (one-time allocations: colour tables, imports). The npz copy reads the scratch file in
     blocks of COPY_CHUNK_BYTES (16 MiB: more than the whole depth of these clips), lowered here so that both
     runs exceed it."""
-    monkeypatch.setattr(outputs, "COPY_CHUNK_BYTES", 1 << 18)
-    model = StubModel(metric=True)
+    monkeypatch.setattr(writers, "COPY_CHUNK_BYTES", 1 << 18)
+    model = NoModel(metric=True)
     short = synthetic_clip(tmp_path / "short.mp4", 40, 96, 128)
     long = synthetic_clip(tmp_path / "long.mp4", 160, 96, 128)
     peak_traced_mb(model, short, tmp_path / "warm-up")

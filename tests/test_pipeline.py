@@ -16,7 +16,7 @@ from vda.video.synthetic import synthetic_frames, write_video
 from hydra import compose, initialize_config_dir
 
 from vda.errors import ConfigError, NonFiniteOutputError
-from vda.pipeline import (
+from vda.depth import (
     WindowAligner,
     WindowedDepth,
     network_size,
@@ -25,9 +25,9 @@ from vda.pipeline import (
     scale_shift,
     window_starts,
 )
-from vda.pipeline.config import register_configs
+from vda.infer.config import register_configs
 from vda.config import to_object
-from vda.pipeline.command import run_inference
+from vda.infer.single import run_inference
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -363,9 +363,9 @@ def test_unusable_mlflow_store_fails_before_the_model_is_built(tmp_path, random_
     video = write_video(tmp_path / "m.mp4", synthetic_frames(2, 48, 64))
     overrides = infer_overrides(video, tmp_path / "out", random_checkpoint)
     overrides = [o for o in overrides if not o.startswith("mlflow.")] + ["mlflow.tracking_uri=nosuchscheme://store"]
-    import vda.pipeline.command
+    import vda.infer.single
 
-    monkeypatch.setattr(vda.pipeline.command, "create_model", lambda *a, **kw: pytest.fail("model built before the store was checked"))
+    monkeypatch.setattr(vda.infer.single, "assemble", lambda *a, **kw: pytest.fail("model built before the store was checked"))
     with pytest.raises(ConfigError, match="nosuchscheme://store"):
         run_composed(compose_infer(overrides))
 
@@ -374,19 +374,19 @@ def test_too_little_disk_space_fails_before_the_model_is_built(tmp_path, random_
     import shutil
     from collections import namedtuple
 
-    import vda.pipeline.command
+    import vda.infer.single
     from vda.errors import OutputError
 
     video = write_video(tmp_path / "d.mp4", synthetic_frames(30, 48, 64))
     usage = namedtuple("usage", "total used free")
     # 30 maps of 48x64 float32 = 368,640 bytes; with the npz twice that
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 500_000, 500_000))
-    monkeypatch.setattr(vda.pipeline.command, "create_model", lambda *a, **kw: pytest.fail("model built before the disk was checked"))
+    monkeypatch.setattr(vda.infer.single, "assemble", lambda *a, **kw: pytest.fail("model built before the disk was checked"))
     out = tmp_path / "out"
     with pytest.raises(OutputError, match=r"need ~0\.0 GiB \(scratch file \+ npz \+ vis\).*output\.npz=false"):
         run_composed(compose_infer(infer_overrides(video, out, random_checkpoint)))
     assert list(out.iterdir()) == []
     # without the npz the scratch file alone fits
-    monkeypatch.setattr(vda.pipeline.command, "create_model", lambda *a, **kw: pytest.fail("reached the model: disk check passed"))
+    monkeypatch.setattr(vda.infer.single, "assemble", lambda *a, **kw: pytest.fail("reached the model: disk check passed"))
     with pytest.raises(pytest.fail.Exception, match="disk check passed"):
         run_composed(compose_infer(infer_overrides(video, out, random_checkpoint, "output.npz=false")))

@@ -17,8 +17,8 @@ import torch
 from vda.video.synthetic import synthetic_frames
 
 from vda.errors import OutputError, VideoError
-from vda.pipeline import WindowedDepth
-from vda.pipeline.outputs import check_existing
+from vda.depth import WindowedDepth
+from vda.outputs.writers import check_existing
 from vda.video.reader import VideoReader, probe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -224,7 +224,7 @@ from fractions import Fraction
 from pathlib import Path
 import numpy as np
 from vda.errors import OutputError
-from vda.pipeline.outputs import DepthStore, Staging, write_errors
+from vda.outputs.writers import DepthStore, Staging, write_errors
 out = Path(sys.argv[1])
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # so that write() fails with EFBIG instead of killing us
 resource.setrlimit(resource.RLIMIT_FSIZE, (256 << 10, resource.RLIM_INFINITY))

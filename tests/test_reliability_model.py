@@ -10,8 +10,8 @@ from vda.video.synthetic import synthetic_frames
 
 from vda.errors import DeviceMemoryError, NonFiniteOutputError
 from vda import build_model
-from vda.pipeline import WindowAligner, WindowedDepth
-from vda.pipeline.align import fit_scale_shift
+from vda.depth import WindowAligner, WindowedDepth
+from vda.depth.align import fit_scale_shift
 from vda.runtime.oom import OOMGuard
 
 FRAMES = synthetic_frames(20, 28, 28, seed=3)  # one window at input_size 28
@@ -74,7 +74,7 @@ def test_non_finite_fp16_windows_are_recomputed_in_fp32(random_checkpoint, caplo
     with pytest.raises(NonFiniteOutputError, match="fp16"):  # what a plain forward does
         with torch.inference_mode():
             half.decode(half.encode(torch.zeros(2, 3, 28, 28)), 1, 2, (2, 2))
-    with caplog.at_level(logging.WARNING, logger="vda.pipeline.engine"):
+    with caplog.at_level(logging.WARNING, logger="vda.depth.engine"):
         depth, stats = run(half)
     reference, _ = run(full)
     assert torch.isfinite(depth).all() and depth.shape == (20, 28, 28)
@@ -124,7 +124,7 @@ def test_degenerate_window_is_aligned_with_scale_one_and_warned_once(second, cap
     first = torch.rand(32, 4, 4) + 1
     windows = [torch.full((32, 4, 4), 2.0) if second == "flat" else 3 - first for _ in range(2)]
     aligner = WindowAligner()
-    with caplog.at_level(logging.WARNING, logger="vda.pipeline.align"):
+    with caplog.at_level(logging.WARNING, logger="vda.depth.align"):
         outputs = [aligner.push(first)] + [aligner.push(w) for w in windows] + [aligner.finish()]
     assert aligner.scales[1:] == [(1.0, 0.0), (1.0, 0.0)] and aligner.degenerate_windows == 2
     assert all(torch.isfinite(o).all() for o in outputs)

@@ -13,10 +13,10 @@ from test_pipeline import compose_infer, infer_overrides, run_composed
 
 import vda
 from vda.depth.scenes import DEFAULT_SCENE_THRESHOLD, SceneCutDetector, ShotSplitter
-from vda.pipeline import WindowedDepth
-from vda.pipeline.modes import StreamEngine
+from vda.depth import WindowedDepth
+from vda.depth.modes import StreamEngine
 from vda.runtime.timing import StageTimes
-from vda.stream import StreamingDepth
+from vda.depth.stream import StreamingDepth
 from vda.video.synthetic import iter_synthetic_frames, synthetic_frames, write_video
 
 INPUT = 28

@@ -1,4 +1,4 @@
-"""Streaming depth (vda.stream): the published rule, its cached-projection speed-up, bounded state, reset."""
+"""Streaming depth (vda.depth.stream): the published rule, its cached-projection speed-up, bounded state, reset."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from vda.video.synthetic import synthetic_frames
 from vda.errors import InputShapeError
 from vda import build_model
 from vda.model.temporal import AttentionMemory, StreamCache, TemporalAttention
-from vda.pipeline.preprocess import Preprocessor
-from vda.stream import StreamingDepth, context_frames
+from vda.depth.preprocess import Preprocessor
+from vda.depth.stream import StreamingDepth, context_frames
 
 SIZE = 42  # network input 42x56 for 56x70 frames: a 3x4 patch grid
 HEIGHT, WIDTH = 56, 70

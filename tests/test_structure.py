@@ -12,19 +12,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from hydra import compose, initialize_config_dir
 
 import vda
 from vda.attention import ATTENTION
+from vda.backends import BACKENDS
+from vda.depth.modes import MODES
+from vda.outputs.formats import OUTPUTS
 from vda.bench.config import register_configs as register_bench
 from vda.bench.scenarios import SCENARIOS
 from vda.bench.scenarios.equivalence import EquivalenceScenarioConfig
 from vda.config import to_object
 from vda.model import ENCODERS
-from vda.pipeline import formats
-from vda.pipeline.config import InferSettings
-from vda.pipeline.config import register_configs as register_infer
-from vda.pipeline.video import process_video
+from vda.outputs import formats
+from vda.depth.settings import InferSettings
+from vda.infer.config import register_configs as register_infer
+from vda.depth.process import process_video
 from vda.runtime.device import device_choices
 from vda.runtime.precision import Precision
 from vda.video import VideoReader, probe
@@ -89,6 +93,7 @@ CHOICES = (
     + [("device", name) for name in device_choices()]
     + [("precision", p.value) for p in Precision]
     + [("attention", name) for name in ATTENTION]
+    + [("backend", name) for name in BACKENDS]
 )
 
 
@@ -100,6 +105,21 @@ def test_every_registry_record_is_a_choice_of_both_commands(group, name):
     bench = to_object(_compose("bench", [f"{group}={name}"]))
     for cfg in (infer, bench):
         assert str(getattr(getattr(cfg, group).name, "value", getattr(cfg, group).name)) == name
+
+
+@pytest.mark.parametrize("name", MODES.names())
+def test_every_mode_record_is_a_typed_choice_of_run_infer(name):
+    register_infer()
+    cfg = to_object(_compose("infer", ["input=x.mp4", f"mode={name}"]))
+    assert isinstance(cfg.mode, MODES.get(name).schema) and cfg.mode.name == name
+
+
+@pytest.mark.parametrize("name", OUTPUTS.names())
+def test_every_output_record_is_a_switch_of_run_infer(name):
+    register_infer()
+    for value in (True, False):
+        cfg = to_object(_compose("infer", ["input=x.mp4", f"output.{name}={str(value).lower()}"]))
+        assert getattr(cfg.output, name) is value and (name in formats.enabled_formats(cfg.output)) is value
 
 
 @pytest.mark.parametrize("name", SCENARIOS.names())
@@ -130,7 +150,7 @@ def test_an_output_format_is_one_record(tmp_path, tiny_model, monkeypatch):
     for record in original:
         formats.OUTPUTS.register(record.name, record.value, help=record.help)
     formats.OUTPUTS.register("range", formats.OutputFormat("{stem}_range.json", RangeWriter), help="depth range")
-    monkeypatch.setattr("vda.pipeline.video.OUTPUTS", formats.OUTPUTS)
+    monkeypatch.setattr("vda.depth.process.OUTPUTS", formats.OUTPUTS)
     config = formats._output_config()
     assert {f.name for f in dataclasses.fields(config)} >= {"npz", "vis", "src", "png16", "range"}
     video = write_video(tmp_path / "fmt.mp4", synthetic_frames(5, 48, 64))
@@ -162,6 +182,36 @@ def test_no_library_module_imports_an_entry_script():
     assert offenders == []
 
 
+COMMANDS = ("vda.infer", "vda.bench")
+
+
+def test_the_library_never_imports_the_commands():
+    library = [p for p in LIBRARY if p.parent.name not in ("infer", "bench") and "scenarios" not in p.parts]
+    offenders = {str(p): m for p in library for m in _imports(p) if m.startswith(COMMANDS)}
+    assert offenders == {}
+
+
+def test_no_vda_module_is_imported_inside_a_function():
+    """Imports of vda sit at the top of each module, so the import arrows are all in plain view (heavy optional
+    packages, e.g. onnxruntime or mlflow, may be imported where they are used)."""
+    offenders = []
+    for path in [*LIBRARY, ROOT / "run_infer.py", ROOT / "run_bench.py"]:
+        for func in ast.walk(ast.parse(path.read_text())):
+            if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for node in ast.walk(func):
+                    module = node.module if isinstance(node, ast.ImportFrom) else None
+                    names = [a.name for a in node.names] if isinstance(node, ast.Import) else [module or ""]
+                    if isinstance(node, (ast.Import, ast.ImportFrom)) and any(n.split(".")[0] == "vda" for n in names):
+                        offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
+
+
+@pytest.mark.parametrize("command", ["infer", "bench"])
+def test_the_yaml_holds_only_the_generated_defaults_list_and_hydra_settings(command):
+    conf = yaml.safe_load((CONF / f"{command}.yaml").read_text())
+    assert set(conf) == {"defaults", "hydra"} and conf["defaults"] == [f"{command}_defaults", "_self_"]
+
+
 def test_the_model_package_does_not_import_weights_or_the_factory():
     """weights and the factory import the model, never the other way round (no import loop)."""
     for path in (ROOT / "vda" / "model").glob("*.py"):
@@ -181,7 +231,7 @@ FIRST_IMPORTS = [
     "vda.attention",
     "vda.runtime.timing",
     "vda.config",
-    "vda.pipeline.command",
+    "vda.infer.single",
     "vda.bench.scenarios.pipeline",
 ]
 

@@ -20,14 +20,14 @@ from conftest import decode_all
 from tqdm._monitor import TMonitor
 
 from vda.errors import ConfigError, NonFiniteOutputError, OutputError, VideoError
-from vda.pipeline import WindowedDepth
-from vda.pipeline.outputs import DepthStore, write_png16
-from vda.pipeline.config import InferSettings
-from vda.pipeline.formats import OutputConfig
-from vda.pipeline.video import process_video
-from vda.pipeline.stub import StubModel
-from vda.pipeline.threads import BackgroundWriter, Prefetcher
-from vda.pipeline.transfer import HostCopy, uses_pinned_copy
+from vda.depth import WindowedDepth
+from vda.outputs.writers import DepthStore, write_png16
+from vda.depth.settings import InferSettings
+from vda.outputs.formats import OutputConfig
+from vda.depth.process import process_video
+from vda.bench.no_model import NoModel
+from vda.runtime.threads import BackgroundWriter, Prefetcher
+from vda.runtime.transfer import HostCopy, uses_pinned_copy
 from vda.video.reader import VideoReader, probe
 from vda.video.synthetic import synthetic_frames, write_video
 from vda.video.writer import Colorizer, VideoWriter, colorize, encode_png16, inferno_lut
@@ -120,7 +120,7 @@ def test_npz_bytes_are_those_of_the_previous_assembly(tmp_path):
 
 
 # ---------------------------------------------------------------- failures in each thread
-class FailingStub(StubModel):
+class FailingStub(NoModel):
     """Raises NonFiniteOutputError in the second window's decode."""
 
     def __init__(self) -> None:
@@ -174,7 +174,7 @@ def fail_source_copy(monkeypatch):
 @pytest.mark.parametrize("pipelined", [True, False], ids=["pipelined", "sequential"])
 @pytest.mark.parametrize("where", ["decode", "write", "source-copy", "model"])
 def test_a_failure_anywhere_ends_the_run_cleanly(tmp_path, clip, monkeypatch, where, pipelined):
-    model = FailingStub() if where == "model" else StubModel()
+    model = FailingStub() if where == "model" else NoModel()
     error = {
         "decode": fail_decoding,
         "write": fail_writing,
@@ -241,8 +241,8 @@ def test_background_writer_keeps_order_and_raises_the_first_error():
 
 
 # ---------------------------------------------------------------- stub model
-def test_stub_model_gives_one_map_per_frame_at_the_frame_size(tmp_path, clip):
-    model = StubModel()
+def test_no_model_gives_one_map_per_frame_at_the_frame_size(tmp_path, clip):
+    model = NoModel()
     frames = list(VideoReader(probe(clip)))
     maps = torch.cat(list(WindowedDepth(model, input_size=28).run(iter(frames))))
     assert maps.shape == (41, 48, 64) and maps.dtype == torch.float32
@@ -257,7 +257,7 @@ def test_stub_model_gives_one_map_per_frame_at_the_frame_size(tmp_path, clip):
 
 def test_second_pass_reports_progress_when_asked(tmp_path, clip, capsys):
     (tmp_path / "out").mkdir()
-    run(StubModel(), probe(clip), tmp_path / "out", progress=True, png16=True)
+    run(NoModel(), probe(clip), tmp_path / "out", progress=True, png16=True)
     err = capsys.readouterr().err
     assert all(f"clip {part}" in err for part in ("npz", "preview", "png16"))
 

@@ -8,8 +8,8 @@ Public API: :func:`build_model`, :func:`infer_video`, :func:`iter_depth` and the
 from vda.api import infer_video, iter_depth
 from vda.attention import register_attention
 from vda.factory import build_model
+from vda.depth.stream import StreamingDepth
 from vda.outputs.depth_video import read_depth_video
-from vda.stream import StreamingDepth
 
 __version__ = "0.1.0"
 

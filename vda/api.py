@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from vda.errors import InputShapeError
-from vda.pipeline.engine import WindowedDepth
+from vda.depth.engine import WindowedDepth
+from vda.depth.settings import InferSettings
 from vda.video.reader import VideoReader, probe
 
 Video = Union[str, os.PathLike, np.ndarray, Iterable[np.ndarray]]
@@ -49,11 +50,11 @@ def _frames(video: Video, max_res: int, target_fps: float, max_len: int) -> Iter
 def iter_depth(
     model: torch.nn.Module,
     video: Video,
-    input_size: int = 518,
-    max_res: int = 1280,
-    target_fps: float = -1,
-    max_len: int = -1,
-    feature_cache: bool = True,
+    input_size: int = InferSettings.input_size,
+    max_res: int = InferSettings.max_res,
+    target_fps: float = InferSettings.target_fps,
+    max_len: int = InferSettings.max_len,
+    feature_cache: bool = InferSettings.feature_cache,
     scene_threshold: Optional[float] = None,
 ) -> Iterator[np.ndarray]:
     """Float32 depth maps ``[k, H, W]`` in frame order, yielded as soon as they are final (bounded memory).
@@ -68,7 +69,7 @@ def iter_depth(
         yield depth.float().cpu().numpy()
 
 
-def infer_video(model: torch.nn.Module, video: Video, input_size: int = 518, **options) -> np.ndarray:
+def infer_video(model: torch.nn.Module, video: Video, input_size: int = InferSettings.input_size, **options) -> np.ndarray:
     """Float32 depth ``[N, H, W]`` for every frame of ``video`` (see :func:`iter_depth` for the options)."""
     return np.concatenate(list(iter_depth(model, video, input_size, **options)))
 

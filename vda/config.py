@@ -1,10 +1,12 @@
 """Structured configs shared by ``run_infer.py`` and ``run_bench.py``: the one home of every default.
 
-Each choice group (``encoder``, ``device``, ``precision``, ``attention``) is generated from its registry into
-Hydra's ConfigStore (:func:`store_choice_groups`), so ``attention=flash3`` fails at composition with the list
-of valid choices, and a new registry record is a new choice with no yaml to write. The entry points convert
+Each choice group (``encoder``, ``device``, ``precision``, ``attention``, ``backend``) is generated from its
+registry into Hydra's ConfigStore (:func:`store_choice_groups`); a record with options (``attention=sdpa``:
+``kernel``; ``backend=openvino``: ``device`` ...) is stored as its own dataclass, so ``attention=flash3`` or
+``attention.kernel`` on ``math`` fails at composition, and a new record is a new choice with no yaml to write.
+The defaults list of each command is generated too (:func:`store_defaults`). The entry points convert
 the composed config once, with :func:`to_object`, into these dataclasses; the library only ever sees them.
-The top-level schemas live next to their entry points: :mod:`vda.pipeline.config` and :mod:`vda.bench.config`.
+The top-level schemas live next to their entry points: :mod:`vda.infer.config` and :mod:`vda.bench.config`.
 """
 
 from __future__ import annotations
@@ -16,17 +18,17 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from vda.attention import ATTENTION
-from vda.backends import BACKENDS
+from vda.attention import ATTENTION, AttentionConfig
+from vda.backends import BACKENDS, BackendConfig
 from vda.errors import ConfigError
-from vda.model import ENCODERS
+from vda.model import DEFAULT_ENCODER, ENCODERS
 from vda.runtime.device import device_choices
 from vda.runtime.precision import Precision
 
 
 @dataclass
 class EncoderConfig:
-    name: str = "vits"
+    name: str = DEFAULT_ENCODER
 
 
 @dataclass
@@ -39,31 +41,6 @@ class DeviceConfig:
 class PrecisionConfig:
     # auto: fp16 on cuda, fp32 on cpu and mps
     name: Precision = Precision.auto
-
-
-@dataclass
-class AttentionConfig:
-    name: str = "sdpa"
-    # Only read by sdpa: which fused kernel torch may use (auto, flash, efficient, math, cudnn).
-    sdpa_kernel: str = "auto"
-
-
-@dataclass
-class BackendConfig:
-    """The runtime (``vda.backends``): torch (eager), compile, onnxruntime, openvino; each reads its own options."""
-
-    name: str = "torch"
-    # compile: torch.compile mode (default, reduce-overhead, max-autotune)
-    mode: str = "default"
-    # onnxruntime: execution providers in order; null: CUDA on cuda, CoreML on macOS, then CPU
-    providers: Optional[list[str]] = None
-    # openvino: CPU, GPU or AUTO
-    device: str = "CPU"
-
-    def options(self) -> dict[str, Any]:
-        """The options the chosen backend reads (unset ones left to its defaults)."""
-        wanted = BACKENDS.get(self.name).options
-        return {key: getattr(self, key) for key in wanted if getattr(self, key) is not None}
 
 
 @dataclass
@@ -96,6 +73,16 @@ class RunConfig:
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
 
 
+CHOICE_GROUPS = ("encoder", "device", "precision", "attention", "backend")
+
+
+def store_defaults(cs: ConfigStore, name: str, schema: str, cfg: RunConfig, **more: str) -> None:
+    """Store ``name``: the defaults list of a command, generated from its dataclass ``cfg`` (each choice group's
+    default is the name its field holds by default) plus ``more`` groups; ``conf/<command>.yaml`` lists it."""
+    choices = [{group: str(getattr(getattr(cfg, group).name, "value", getattr(cfg, group).name))} for group in CHOICE_GROUPS]
+    cs.store(name=name, node={"defaults": [schema, *choices, *({g: v} for g, v in more.items()), "_self_"]})
+
+
 def store_choice_groups(cs: ConfigStore) -> None:
     """One Hydra group option per registry record (``encoder=vitl``, ``attention=math`` ...)."""
     for record in ENCODERS.records():
@@ -104,10 +91,10 @@ def store_choice_groups(cs: ConfigStore) -> None:
         cs.store(group="device", name=name, node=DeviceConfig(name=name))
     for precision in Precision:
         cs.store(group="precision", name=precision.value, node=PrecisionConfig(name=precision))
-    for record in ATTENTION.records():
-        cs.store(group="attention", name=record.name, node=AttentionConfig(name=record.name))
-    for record in BACKENDS.records():
-        cs.store(group="backend", name=record.name, node=BackendConfig(name=record.name))
+    for record in ATTENTION.records():  # each implementation's own options dataclass
+        cs.store(group="attention", name=record.name, node=record.value.schema(name=record.name))
+    for record in BACKENDS.records():  # each backend's own options dataclass
+        cs.store(group="backend", name=record.name, node=record.value.schema(name=record.name))
 
 
 def to_object(cfg: Any) -> Any:
@@ -150,6 +137,7 @@ __all__ = [
     "RunConfig",
     "flatten",
     "store_choice_groups",
+    "store_defaults",
     "to_object",
     "to_plain_dict",
 ]

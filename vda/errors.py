@@ -1,7 +1,7 @@
 """Typed exceptions of the library.
 
 Every error a user can cause derives from :class:`VDAError`; the entry points turn it into one line
-on stderr and a non-zero exit (see :func:`vda.cli.one_line_errors`). The message says what went wrong,
+on stderr and a non-zero exit (see :func:`vda.entry.one_line_errors`). The message says what went wrong,
 where, and what to do about it.
 """
 

@@ -1,20 +1,25 @@
-"""The one model factory: resolve the runtime once, check every choice, build, load weights, move.
+"""The one assembler: a resolved config -> the runner it asks for (the network on its runtime, behind its backend).
 
-:func:`resolve_runtime` turns the user's device/precision/attention names into a checked :class:`Runtime`
-(done once, by the entry point or by :func:`build_model`); :func:`create_model` builds the network for a
-resolved runtime without resolving anything again.
+:func:`assemble` is what ``run_infer.py`` (one video and dataset workers), every benchmark scenario and
+:func:`build_model` call. :func:`resolve_runtime` turns the user's device/precision/attention names into a
+checked :class:`Runtime` (once, by the caller that needs it before the model, or by :func:`assemble`);
+:func:`create_model` builds the network for a resolved runtime without resolving anything again.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Any, Optional
 
 import torch
 
-from vda import backends
-from vda.attention import check_attention
+from vda.attention import AttentionConfig, check_attention
+from vda.attention import attention_options as attention_options_for
+from vda.attention.implementations import Choice
+from vda.backends import BACKENDS, BackendConfig, check_backend, options_for, run_on
+from vda.config import DeviceConfig, EncoderConfig, ModelConfig, PrecisionConfig, RunConfig
+from vda.depth.modes import MODES
 from vda.errors import BackendUnavailableError
 from vda.model import VideoDepthAnything
 from vda.runtime.device import resolve_device
@@ -28,72 +33,95 @@ class Runtime:
 
     device: torch.device
     precision: Precision
-    attention: str = "sdpa"
-    sdpa_kernel: str = "auto"
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
 
 
 def resolve_runtime(
-    device: str | torch.device = "auto",
-    precision: str | Precision = "auto",
-    attention: str = "sdpa",
-    sdpa_kernel: str = "auto",
+    device: str | torch.device = DeviceConfig.name,
+    precision: str | Precision = PrecisionConfig.name,
+    attention: Choice = AttentionConfig.name,
 ) -> Runtime:
-    """Resolve ``auto`` choices and check that the combination can run here (one-line errors otherwise)."""
+    """Resolve ``auto`` choices and check that the combination can run here (one-line errors otherwise);
+    ``attention``: a name (default options) or its options record."""
     torch_device = resolve_device(device)
     resolved = resolve_precision(precision, torch_device)
-    check_attention(attention, torch_device, resolved.value, sdpa_kernel)
-    return Runtime(torch_device, resolved, attention, sdpa_kernel)
+    return Runtime(torch_device, resolved, check_attention(attention, torch_device, resolved.value))
+
+
+def runtime_for(cfg: RunConfig) -> Runtime:
+    """The checked runtime of ``cfg`` (device, precision, attention) with its backend checked on that device."""
+    runtime = resolve_runtime(cfg.device.name, cfg.precision.name, cfg.attention)
+    check_backend(cfg.backend.name, runtime.device)
+    return runtime
 
 
 def create_model(
     runtime: Runtime,
-    encoder: str = "vits",
-    metric: bool = False,
+    encoder: str = EncoderConfig.name,
+    metric: bool = ModelConfig.metric,
     checkpoint: Optional[str | os.PathLike] = None,
-    seed: int = 0,
+    seed: int = ModelConfig.seed,
 ) -> VideoDepthAnything:
     """The network in eval mode on ``runtime.device``.
 
     ``checkpoint``: None keeps the fresh initialisation; "auto" downloads the official file; "random" loads
     seeded random weights; anything else is a path to a ``.pth`` state dict.
     """
-    model = VideoDepthAnything(encoder, metric, runtime.attention, runtime.sdpa_kernel, runtime.precision)
+    model = VideoDepthAnything(encoder, metric, runtime.attention, runtime.precision)
     if checkpoint is not None:
         load_checkpoint(model, checkpoint, seed)
     return model.to(runtime.device).eval()
 
 
+def assemble(cfg: RunConfig, runtime: Optional[Runtime] = None) -> Any:
+    """The runner ``cfg`` asks for: its network on ``runtime`` (default: :func:`runtime_for` ``cfg``), behind
+    ``cfg.backend`` (the network itself on the default eager backend)."""
+    runtime = runtime if runtime is not None else runtime_for(cfg)
+    check_backend(cfg.backend.name, runtime.device)
+    model = create_model(runtime, cfg.encoder.name, cfg.model.metric, cfg.model.checkpoint, cfg.model.seed)
+    return run_on(cfg.backend, model)
+
+
+def check_mode_backend(mode: str, backend: str) -> None:
+    """Refuse, in one line, a backend that cannot run ``mode`` (a frame-by-frame mode needs a backend that steps)."""
+    if MODES.get(mode).frame_by_frame and not BACKENDS.get(backend).steps_frames:
+        stepping = ", ".join(record.name for record in BACKENDS.records() if record.value.steps_frames)
+        raise BackendUnavailableError(
+            f"mode={mode} steps the network one frame at a time; backend={backend} runs whole windows only: "
+            f"use backend={stepping}"
+        )
+
+
 def build_model(
-    encoder: str = "vits",
-    metric: bool = False,
-    attention: str = "sdpa",
-    sdpa_kernel: str = "auto",
-    device: str | torch.device = "auto",
-    precision: str | Precision = "auto",
-    checkpoint: Optional[str | os.PathLike] = "auto",
-    seed: int = 0,
-    backend: str = "torch",
+    encoder: str = EncoderConfig.name,
+    metric: bool = ModelConfig.metric,
+    attention: str = AttentionConfig.name,
+    attention_options: Optional[dict] = None,
+    device: str | torch.device = DeviceConfig.name,
+    precision: str | Precision = PrecisionConfig.name,
+    checkpoint: Optional[str | os.PathLike] = ModelConfig.checkpoint,
+    seed: int = ModelConfig.seed,
+    backend: str = BackendConfig.name,
     backend_options: Optional[dict] = None,
 ):
-    """Build the network, checking every choice before any work.
+    """Build the network, checking every choice before any work (the Python face of :func:`assemble`).
 
     ``device="auto"``: cuda > mps > cpu; ``precision="auto"``: the device's choice (fp16 on cuda, fp32
     elsewhere); ``checkpoint``: "auto" (the official file, downloaded once), "random" (seeded test weights),
-    a ``.pth`` path, or None (fresh initialisation). ``backend``: ``torch`` returns the network itself; another
+    a ``.pth`` path, or None (fresh initialisation); ``attention_options``: the implementation's options (e.g.
+    ``{"kernel": "flash"}`` for sdpa). ``backend``: ``torch`` returns the network itself; another
     runtime (``compile``, ``onnxruntime``, ``openvino``, see :mod:`vda.backends`) returns a runner of it with
     the same ``encode``/``decode``/``__call__`` interface, configured by ``backend_options``.
     """
-    runtime = resolve_runtime(device, precision, attention, sdpa_kernel)
-    check_backend(backend, runtime.device)
-    model = create_model(runtime, encoder, metric, checkpoint, seed)
-    return model if backend == "torch" else backends.create(backend, model, **(backend_options or {}))
+    cfg = RunConfig(
+        encoder=EncoderConfig(encoder),
+        device=DeviceConfig(str(device)),
+        precision=PrecisionConfig(precision),
+        attention=attention_options_for(attention, **(attention_options or {})),
+        backend=options_for(backend, **(backend_options or {})),
+        model=ModelConfig(checkpoint, metric, seed),
+    )
+    return assemble(cfg, resolve_runtime(device, precision, cfg.attention))
 
 
-def check_backend(name: str, device: torch.device) -> None:
-    """Raise before any model is built when backend ``name`` cannot run on ``device`` (ConfigError if unknown)."""
-    reason = backends.backend_status(name, device)
-    if reason is not None:
-        raise BackendUnavailableError(reason)
-
-
-__all__ = ["Runtime", "build_model", "check_backend", "create_model", "resolve_runtime"]
+__all__ = ["Runtime", "assemble", "build_model", "check_mode_backend", "create_model", "resolve_runtime", "runtime_for"]

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from vda.errors import CheckpointError
-from vda.model.video_depth_anything import ENCODERS, VideoDepthAnything
+from vda.model.video_depth_anything import DEFAULT_ENCODER, ENCODERS, VideoDepthAnything
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def _init_tensor(name: str, shape: torch.Size, generator: torch.Generator) -> to
     return noise * (1.0 / math.sqrt(math.prod(shape[1:])))
 
 
-def random_state_dict(encoder: str = "vits", metric: bool = False, seed: int = 0) -> dict[str, torch.Tensor]:
+def random_state_dict(encoder: str = DEFAULT_ENCODER, metric: bool = False, seed: int = 0) -> dict[str, torch.Tensor]:
     """Seeded weights in the official layout: every parameter non-zero (temporal ``proj_out`` included).
 
     Depth from these weights is meaningless; they exist for tests and speed/equivalence benchmarks.

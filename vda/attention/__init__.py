@@ -6,7 +6,10 @@ Public extension point: ``vda.attention.register_attention(name, fn, available=N
 from vda.attention.implementations import (
     ATTENTION,
     SDPA_KERNELS,
+    AttentionConfig,
     AttentionOp,
+    SdpaConfig,
+    attention_options,
     attention_problem,
     check_attention,
     math_attention,
@@ -16,7 +19,10 @@ from vda.attention.implementations import (
 __all__ = [
     "ATTENTION",
     "SDPA_KERNELS",
+    "AttentionConfig",
     "AttentionOp",
+    "SdpaConfig",
+    "attention_options",
     "attention_problem",
     "check_attention",
     "math_attention",

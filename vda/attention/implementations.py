@@ -13,9 +13,10 @@ scenario and the tests can list it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -28,14 +29,33 @@ AttentionFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, float], torch.
 SDPA_KERNELS = ("auto", "flash", "efficient", "math", "cudnn")
 
 
+@dataclass
+class AttentionConfig:
+    """The options every attention implementation has (its name); one with options subclasses this."""
+
+    name: str = "sdpa"
+
+
+@dataclass
+class SdpaConfig(AttentionConfig):
+    name: str = "sdpa"
+    # Which fused kernel torch may use: auto, flash, efficient, math or cudnn.
+    kernel: str = "auto"
+
+
+Choice = Union[str, AttentionConfig]
+
+
 @dataclass(frozen=True)
 class AttentionImpl:
-    # sdpa_kernel -> the function (only sdpa reads the kernel)
-    make: Callable[[str], AttentionFn]
-    # (device, precision, sdpa_kernel) -> why it cannot run there, None when it can
-    problem: Callable[[torch.device, str, str], Optional[str]]
+    # options (an instance of schema) -> the function
+    make: Callable[[AttentionConfig], AttentionFn]
+    # (device, precision, options) -> why it cannot run there, None when it can
+    problem: Callable[[torch.device, str, AttentionConfig], Optional[str]]
     # whether it builds the [batch, heads, Nq, Nk] score tensor on this device
     materialises_scores: Callable[[torch.device], bool]
+    # its options, the one home of their defaults (the attention=NAME Hydra group option)
+    schema: type = AttentionConfig
 
 
 ATTENTION: Registry[AttentionImpl] = Registry("attention")
@@ -62,7 +82,9 @@ def _sdpa_context(kernel: str) -> contextlib.AbstractContextManager:
     return sdpa_kernel(backend)
 
 
-def make_sdpa(kernel: str = "auto") -> AttentionFn:
+def make_sdpa(options: SdpaConfig) -> AttentionFn:
+    kernel = options.kernel
+
     def sdpa_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
         with _sdpa_context(kernel):
             return F.scaled_dot_product_attention(q, k, v, scale=scale)
@@ -77,17 +99,20 @@ def xformers_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale:
     return memory_efficient_attention(q, k, v, scale=scale).transpose(1, 2)
 
 
-def _sdpa_problem(device: torch.device, precision: str, kernel: str) -> Optional[str]:
+def _sdpa_problem(device: torch.device, precision: str, options: SdpaConfig) -> Optional[str]:
+    kernel = options.kernel
+    if kernel not in SDPA_KERNELS:
+        raise ConfigError(f"unknown attention.kernel {kernel!r}; choose one of {', '.join(SDPA_KERNELS)}")
     f = facts(device)
     if kernel not in f.sdpa_kernels:
-        return f"sdpa_kernel={kernel} is not available on {device.type}; choose one of {', '.join(f.sdpa_kernels)}"
+        return f"attention.kernel={kernel} is not available on {device.type}; choose one of {', '.join(f.sdpa_kernels)}"
     problem = f.sdpa_kernel_problem(device, kernel, precision)
     if problem is None and kernel not in ("auto", "math"):
         problem = f.fused_attention_problem(device, precision)
     return problem
 
 
-def _xformers_problem(device: torch.device, precision: str, kernel: str) -> Optional[str]:
+def _xformers_problem(device: torch.device, precision: str, options: AttentionConfig) -> Optional[str]:
     if importlib.util.find_spec("xformers") is None:
         return (
             "attention=xformers needs the xformers package, which is not installed "
@@ -115,8 +140,8 @@ def register_attention(
     ATTENTION.register(
         name,
         AttentionImpl(
-            make=lambda kernel: fn,
-            problem=lambda device, precision, kernel: available(device) if available is not None else None,
+            make=lambda options: fn,
+            problem=lambda device, precision, options: available(device) if available is not None else None,
             materialises_scores=lambda device: materialises_scores,
         ),
         replace=replace,
@@ -126,34 +151,49 @@ def register_attention(
 
 ATTENTION.register(
     "sdpa",
-    AttentionImpl(make_sdpa, _sdpa_problem, lambda device: facts(device).sdpa_materialises_scores),
-    help="torch.nn.functional.scaled_dot_product_attention; attention.sdpa_kernel=auto|flash|efficient|math|cudnn",
+    AttentionImpl(make_sdpa, _sdpa_problem, lambda device: facts(device).sdpa_materialises_scores, SdpaConfig),
+    help="torch.nn.functional.scaled_dot_product_attention; attention.kernel=auto|flash|efficient|math|cudnn",
 )
 ATTENTION.register(
     "xformers",
-    AttentionImpl(lambda kernel: xformers_attention, _xformers_problem, lambda device: False),
+    AttentionImpl(lambda options: xformers_attention, _xformers_problem, lambda device: False),
     help="xformers.ops.memory_efficient_attention (CUDA only; pip install -e '.[xformers]')",
 )
 ATTENTION.register(
     "math",
-    AttentionImpl(lambda kernel: math_attention, lambda device, precision, kernel: None, lambda device: True),
+    AttentionImpl(lambda options: math_attention, lambda device, precision, options: None, lambda device: True),
     help="explicit matmul + softmax in fp32: the readable reference",
 )
 
 
-def attention_problem(name: str, device: torch.device, precision: str = "fp32", sdpa_kernel: str = "auto") -> Optional[str]:
-    """Why ``name`` cannot run on ``device`` at ``precision``; None when it can. Unknown names raise ConfigError."""
-    impl = ATTENTION.get(name)
-    if sdpa_kernel not in SDPA_KERNELS:
-        raise ConfigError(f"unknown attention.sdpa_kernel {sdpa_kernel!r}; choose one of {', '.join(SDPA_KERNELS)}")
-    return impl.problem(torch.device(device), str(getattr(precision, "value", precision)), sdpa_kernel)
+def attention_options(choice: Choice, **options) -> AttentionConfig:
+    """The options record of an implementation: from its name (and keyword options), or any
+    :class:`AttentionConfig` retyped as its implementation's schema. ConfigError for an unknown name or option."""
+    if isinstance(choice, AttentionConfig):
+        options = {**{f.name: getattr(choice, f.name) for f in dataclasses.fields(choice)}, **options}
+        choice = options.pop("name")
+    schema = ATTENTION.get(choice).schema
+    fields = [f.name for f in dataclasses.fields(schema) if f.name != "name"]
+    unknown = sorted(set(options) - set(fields))
+    if unknown:
+        raise ConfigError(f"attention={choice} has no option {', '.join(unknown)}; its options: {', '.join(fields) or 'none'}")
+    return schema(name=choice, **options)
 
 
-def check_attention(name: str, device: torch.device, precision: str = "fp32", sdpa_kernel: str = "auto") -> None:
-    """Raise :class:`BackendUnavailableError` (ConfigError for unknown names) if ``name`` cannot run."""
-    problem = attention_problem(name, device, precision, sdpa_kernel)
+def attention_problem(choice: Choice, device: torch.device, precision: str = "fp32") -> Optional[str]:
+    """Why ``choice`` (a name or its options) cannot run on ``device`` at ``precision``; None when it can.
+    Unknown names and option values raise ConfigError."""
+    options = attention_options(choice)
+    return ATTENTION.get(options.name).problem(torch.device(device), str(getattr(precision, "value", precision)), options)
+
+
+def check_attention(choice: Choice, device: torch.device, precision: str = "fp32") -> AttentionConfig:
+    """Its options when ``choice`` can run; raise :class:`BackendUnavailableError` (ConfigError if unknown) if not."""
+    options = attention_options(choice)
+    problem = attention_problem(options, device, precision)
     if problem is not None:
         raise BackendUnavailableError(problem)
+    return options
 
 
 def batch_chunk(q: torch.Tensor, k: torch.Tensor, materialises_scores: bool) -> int:
@@ -171,14 +211,16 @@ def batch_chunk(q: torch.Tensor, k: torch.Tensor, materialises_scores: bool) -> 
 class AttentionOp(torch.nn.Module):
     """Holds the selected attention function; has no parameters, so checkpoints are unaffected."""
 
-    def __init__(self, name: str = "sdpa", sdpa_kernel: str = "auto") -> None:
+    def __init__(self, choice: Choice = AttentionConfig.name) -> None:
         super().__init__()
-        self.set(name, sdpa_kernel)
+        self.set(choice)
 
-    def set(self, name: str, sdpa_kernel: str = "auto") -> None:
-        impl = ATTENTION.get(name)
-        self.name, self.sdpa_kernel = name, sdpa_kernel
-        self.fn = impl.make(sdpa_kernel)
+    def set(self, choice: Choice) -> None:
+        """Use ``choice`` (a name, with default options, or its options record) from now on."""
+        self.options = attention_options(choice)
+        impl = ATTENTION.get(self.options.name)
+        self.name = self.options.name
+        self.fn = impl.make(self.options)
         self._materialises_scores = impl.materialises_scores
 
     def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
@@ -188,20 +230,23 @@ class AttentionOp(torch.nn.Module):
         return torch.cat([self.fn(q[i : i + chunk], k[i : i + chunk], v[i : i + chunk], scale) for i in range(0, q.shape[0], chunk)])
 
     def extra_repr(self) -> str:
-        return self.name if self.name != "sdpa" else f"sdpa, kernel={self.sdpa_kernel}"
+        return ", ".join(f"{f.name}={getattr(self.options, f.name)}" for f in dataclasses.fields(self.options))
 
 
 __all__ = [
     "ATTENTION",
     "SDPA_KERNELS",
+    "AttentionConfig",
     "AttentionFn",
     "AttentionImpl",
     "AttentionOp",
+    "attention_options",
     "attention_problem",
     "batch_chunk",
     "check_attention",
     "make_sdpa",
     "math_attention",
     "register_attention",
+    "SdpaConfig",
     "xformers_attention",
 ]

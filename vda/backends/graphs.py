@@ -15,7 +15,7 @@ from torch import nn
 
 from vda.model.dinov2 import PATCH_SIZE
 from vda.model.video_depth_anything import VideoDepthAnything
-from vda.pipeline.windows import WINDOW
+from vda.model.temporal import MAX_FRAMES as WINDOW
 
 FEATURE_NAMES = ("feature1", "feature2", "feature3", "feature4")
 

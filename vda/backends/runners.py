@@ -3,7 +3,7 @@
 Every runner offers ``encode(frames [N, 3, H, W]) -> 4 token maps``, ``decode(features, batch, frames,
 patch_hw) -> depth [B, T, H, W] float32``, ``forward``/``__call__`` on ``[B, T, 3, H, W]`` and the attributes
 ``device``, ``metric``, ``precision``, ``encoder_name``, ``attention_name``, so that
-:class:`vda.pipeline.WindowedDepth` takes one unchanged. Graph runners build their graphs on the first call
+:class:`vda.depth.WindowedDepth` takes one unchanged. Graph runners build their graphs on the first call
 at a new network input size; ``build_s`` accumulates the seconds spent building (export, conversion,
 compilation, session creation; for ``compile`` the first call of each graph, one run included).
 """
@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import abc
 import time
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
 
-from vda.backends.graphs import FEATURE_NAMES, EncoderGraph, HeadGraph
-from vda.errors import BackendUnavailableError, ConfigError, InputShapeError, NonFiniteOutputError
+from vda.errors import BackendUnavailableError, InputShapeError, NonFiniteOutputError
 from vda.model.dinov2 import PATCH_SIZE
+from vda.model.temporal import MAX_FRAMES as WINDOW
 from vda.model.video_depth_anything import Features, VideoDepthAnything, check_frames, check_window_length
-from vda.pipeline.windows import WINDOW
-from vda.runtime.precision import Precision, autocast
+from vda.runtime.precision import Precision
 
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
-OPENVINO_DEVICES = ("CPU", "GPU", "AUTO")
-OPENVINO_PRECISION_HINTS = {Precision.fp32: "f32", Precision.bf16: "bf16", Precision.fp16: "f16"}
 
 
 class Runner:
@@ -159,116 +155,9 @@ class GraphRunner(Runner, abc.ABC):
         return depth
 
 
-class CompiledRunner(GraphRunner):
-    """``torch.compile`` of the encoder and head graphs (positional table constant), under the model's autocast."""
-
-    backend = "compile"
-
-    def __init__(self, model: VideoDepthAnything, mode: str = "default") -> None:
-        if mode not in COMPILE_MODES:
-            raise ConfigError(f"unknown compile mode {mode!r}; choose one of {', '.join(COMPILE_MODES)}")
-        super().__init__(model)
-        self.mode = mode
-        self.first_calls: set[tuple[str, tuple[int, int]]] = set()
-
-    def build(self, patch_hw: tuple[int, int]) -> tuple:
-        mode = None if self.mode == "default" else self.mode
-        return tuple(
-            (torch.compile(graph(self.model, patch_hw).eval(), mode=mode), kind, patch_hw)
-            for graph, kind in ((EncoderGraph, "encoder"), (HeadGraph, "head"))
-        )
-
-    def _call(self, graph, *inputs: torch.Tensor):
-        module, kind, patch_hw = graph
-        start = time.perf_counter()
-        with autocast(self.device, self.precision):
-            out = module(*inputs)
-        if (kind, patch_hw) not in self.first_calls:  # compilation happens in the first call
-            self.first_calls.add((kind, patch_hw))
-            self.build_s += time.perf_counter() - start
-        return out
-
-    def run_encoder(self, graph, frames: torch.Tensor) -> Features:
-        return tuple(self._call(graph, frames))
-
-    def run_head(self, graph, features: Features) -> torch.Tensor:
-        return self._call(graph, *features).float()
-
-
-def _to_numpy(x: torch.Tensor) -> np.ndarray:
+def to_numpy(x: torch.Tensor) -> np.ndarray:
+    """A tensor as a contiguous float32 host array (the graphs' input)."""
     return x.detach().to("cpu", torch.float32).contiguous().numpy()
 
 
-class OnnxRuntimeRunner(GraphRunner):
-    """ONNX Runtime sessions over the exported float32 graphs (cached on disk, see :mod:`vda.export`)."""
-
-    backend = "onnxruntime"
-
-    def __init__(self, model: VideoDepthAnything, providers: Sequence[str]) -> None:
-        super().__init__(model)
-        self.providers = list(providers)
-
-    @property
-    def attention_name(self) -> str:
-        return "math"  # the exported formulation
-
-    def build(self, patch_hw: tuple[int, int]) -> tuple:
-        import onnxruntime as ort
-
-        from vda.export import cached_graphs
-
-        files = cached_graphs(self.model, (patch_hw[0] * PATCH_SIZE, patch_hw[1] * PATCH_SIZE), "onnx")
-        return tuple(ort.InferenceSession(str(path), providers=self.providers) for path in (files.encoder, files.head))
-
-    def run_encoder(self, session, frames: torch.Tensor) -> Features:
-        outputs = session.run(list(FEATURE_NAMES), {"frames": _to_numpy(frames)})
-        return tuple(torch.from_numpy(o).to(self.device) for o in outputs)
-
-    def run_head(self, session, features: Features) -> torch.Tensor:
-        feeds = {name: _to_numpy(f) for name, f in zip(FEATURE_NAMES, features, strict=True)}
-        return torch.from_numpy(session.run(["depth"], feeds)[0]).to(self.device)
-
-
-class OpenVinoRunner(GraphRunner):
-    """OpenVINO compiled models over the IR of the exported graphs; precision via the inference precision hint."""
-
-    backend = "openvino"
-
-    def __init__(self, model: VideoDepthAnything, device: str = "CPU") -> None:
-        super().__init__(model)
-        self.ov_device = device
-        self.hint = OPENVINO_PRECISION_HINTS[model.precision]
-
-    @property
-    def attention_name(self) -> str:
-        return "math"  # the exported formulation
-
-    def build(self, patch_hw: tuple[int, int]) -> tuple:
-        import openvino as ov
-
-        from vda.export import cached_graphs
-
-        files = cached_graphs(self.model, (patch_hw[0] * PATCH_SIZE, patch_hw[1] * PATCH_SIZE), "openvino")
-        core = ov.Core()
-        config = {"INFERENCE_PRECISION_HINT": self.hint}
-        return tuple(core.compile_model(str(path), self.ov_device, config) for path in (files.encoder, files.head))
-
-    def run_encoder(self, compiled, frames: torch.Tensor) -> Features:
-        outputs = compiled(_to_numpy(frames))
-        return tuple(torch.from_numpy(np.asarray(outputs[compiled.output(i)])).to(self.device)
-                     for i in range(len(FEATURE_NAMES)))
-
-    def run_head(self, compiled, features: Features) -> torch.Tensor:
-        outputs = compiled([_to_numpy(f) for f in features])
-        return torch.from_numpy(np.asarray(outputs[compiled.output(0)])).to(self.device)
-
-
-__all__ = [
-    "COMPILE_MODES",
-    "OPENVINO_DEVICES",
-    "CompiledRunner",
-    "GraphRunner",
-    "OnnxRuntimeRunner",
-    "OpenVinoRunner",
-    "Runner",
-]
+__all__ = ["GraphRunner", "Runner", "to_numpy"]

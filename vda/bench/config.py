@@ -13,8 +13,12 @@ from typing import Any, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from vda.attention import ATTENTION
+from vda.backends import BACKENDS
 from vda.bench.scenarios import SCENARIOS
-from vda.config import MlflowConfig, ModelConfig, RunConfig, store_choice_groups
+from vda.config import MlflowConfig, ModelConfig, RunConfig, store_choice_groups, store_defaults
+
+DEFAULT_SCENARIO = "forward"  # a bare python run_bench.py
 
 
 @dataclass
@@ -40,6 +44,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     store_choice_groups(cs)
     cs.store(name="base_bench", node=BenchConfig)
+    store_defaults(cs, "bench_defaults", "base_bench", BenchConfig(), scenario=DEFAULT_SCENARIO)
     for record in SCENARIOS.records():
         cs.store(group="scenario", name=record.name, node=record.value.schema)
 
@@ -48,7 +53,10 @@ def bench_config(data: dict | DictConfig) -> BenchConfig:
     """A typed :class:`BenchConfig` from plain values (an isolated job's saved config)."""
     data = OmegaConf.create(data) if isinstance(data, dict) else data
     cfg = OmegaConf.structured(BenchConfig)
-    cfg.scenario = OmegaConf.structured(SCENARIOS.get(data.scenario.name).schema)
+    # each choice typed by its record's dataclass, as Hydra's group options are
+    for key, registry in (("scenario", SCENARIOS), ("attention", ATTENTION), ("backend", BACKENDS)):
+        if key in data:
+            cfg[key] = OmegaConf.structured(registry.get(data[key].name).schema)
     return OmegaConf.to_object(OmegaConf.merge(cfg, data))
 
 

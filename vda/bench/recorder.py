@@ -10,31 +10,23 @@ from __future__ import annotations
 import time
 from typing import Any, Optional
 
-import mlflow
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+from vda.backends import BackendConfig
 from vda.bench.result import JobResult, Status
 from vda.config import to_plain_dict
-from vda.tracking import MAX_PARAM_LENGTH, config_params, config_yaml
+from vda.tracking import KIND_TAG, MAX_PARAM_LENGTH, MAX_TAG_LENGTH, PARENT_TAG, config_params, config_yaml, experiment_id
 
-PARENT_TAG = "mlflow.parentRunId"
-KIND_TAG = "vda.kind"
 SCENARIO_TAG = "vda.scenario"
 SAMPLES_METRIC = "latency_ms"
-MAX_TAG_LENGTH = 5000
 # MLflow's log_batch limits per request.
 MAX_BATCH_METRICS = 1000
 MAX_BATCH_PARAMS = 100
 
 
-def experiment_id(name: str) -> str:
-    experiment = mlflow.get_experiment_by_name(name)
-    return experiment.experiment_id if experiment is not None else mlflow.create_experiment(name)
-
-
 def job_name(cfg: Any, result: Optional[JobResult] = None) -> str:
-    """``forward vits cpu fp32 sdpa`` (`` openvino`` appended off the torch backend): the device and precision
+    """``forward vits cpu fp32 sdpa`` (`` openvino`` appended off the default backend): the device and precision
     actually used when the job resolved them.
 
     A job whose children are the attention implementations (equivalence) is not named after one of them.
@@ -49,7 +41,7 @@ def job_name(cfg: Any, result: Optional[JobResult] = None) -> str:
     ]
     if result is None or not result.children:
         parts.append(c["attention"]["name"])
-    if c["backend"]["name"] != "torch":
+    if c["backend"]["name"] != BackendConfig.name:  # the default backend is not named
         parts.append(c["backend"]["name"])
     return " ".join(parts)
 
@@ -114,23 +106,9 @@ def record_job(cfg: Any, result: JobResult, parent_run_id: Optional[str] = None)
     return run_id
 
 
-def status_counts(client: MlflowClient, experiment: str, parent_run_id: str) -> dict[str, int]:
-    """How many runs nested directly under ``parent_run_id`` have each status."""
-    runs = client.search_runs([experiment], filter_string=f"tags.`{PARENT_TAG}` = '{parent_run_id}'", max_results=10000)
-    counts: dict[str, int] = {}
-    for run in runs:
-        status = run.data.tags.get("status", "unknown")
-        counts[status] = counts.get(status, 0) + 1
-    return counts
-
-
 __all__ = [
-    "KIND_TAG",
-    "PARENT_TAG",
     "SAMPLES_METRIC",
-    "experiment_id",
     "job_name",
     "record_job",
-    "status_counts",
     "write_run",
 ]

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
-from vda.bench.recorder import KIND_TAG, PARENT_TAG
+from vda.backends import BackendConfig
+from vda.tracking import KIND_TAG, PARENT_TAG, default_tracking_uri
 from vda.bench.scenarios import SCENARIOS
 from vda.runtime.timing import STAGES
 MAX_RUNS = 50000
@@ -45,7 +46,7 @@ class Row:
 
     @property
     def config(self) -> str:
-        backend = "" if self.backend == "torch" else f" {self.backend}"
+        backend = "" if self.backend == BackendConfig.name else f" {self.backend}"
         return f"{self.encoder} {self.device} {self.precision} {self.attention}{backend}"
 
     def identity(self) -> list[str]:
@@ -90,7 +91,7 @@ def row_from_run(run) -> Row:
         device=p.get("device.resolved", p.get("device.name", "?")),
         precision=p.get("precision.resolved", p.get("precision.name", "?")),
         attention=p.get("attention.name", "?"),
-        backend=p.get("backend.name", "torch"),
+        backend=p.get("backend.name", BackendConfig.name),
         workload=_workload(p),
         start_time=run.info.start_time or 0,
         metrics=dict(run.data.metrics),
@@ -320,7 +321,6 @@ def write_report(rows: list[Row], out_dir: Path, source: str) -> Path:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from vda.tracking import default_tracking_uri
 
     parser = argparse.ArgumentParser(prog="python -m vda.bench.report", description=__doc__.split("\n\n")[0])
     parser.add_argument(

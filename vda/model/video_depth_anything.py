@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vda.attention import AttentionOp, check_attention
+from vda.attention import AttentionConfig, AttentionOp, check_attention
+from vda.attention.implementations import Choice
 from vda.errors import InputShapeError, NonFiniteOutputError
 from vda.model.dinov2 import PATCH_SIZE, DinoVisionTransformer
 from vda.model.dpt import DPTHeadTemporal
@@ -31,6 +32,7 @@ class EncoderSpec:
 
 
 ENCODERS: Registry[EncoderSpec] = Registry("encoder")
+DEFAULT_ENCODER = "vits"  # the smallest, with the permissive licence
 ENCODERS.register("vits", EncoderSpec(384, 12, 6, (2, 5, 8, 11), 64, (48, 96, 192, 384)), help="ViT-S, 28M parameters")
 ENCODERS.register("vitb", EncoderSpec(768, 12, 12, (2, 5, 8, 11), 128, (96, 192, 384, 768)), help="ViT-B, 113M")
 ENCODERS.register("vitl", EncoderSpec(1024, 24, 16, (4, 11, 17, 23), 256, (256, 512, 1024, 1024)), help="ViT-L, 382M")
@@ -44,10 +46,9 @@ class VideoDepthAnything(nn.Module):
 
     def __init__(
         self,
-        encoder: str = "vits",
+        encoder: str = DEFAULT_ENCODER,
         metric: bool = False,
-        attention: str = "sdpa",
-        sdpa_kernel: str = "auto",
+        attention: Choice = AttentionConfig.name,
         precision: Precision | str = Precision.fp32,
     ) -> None:
         super().__init__()
@@ -56,7 +57,7 @@ class VideoDepthAnything(nn.Module):
         self.metric = metric
         self.precision = Precision(precision)
         self.intermediate_layers = spec.layers
-        self.attention = AttentionOp(attention, sdpa_kernel)  # shared by every attention layer; no weights
+        self.attention = AttentionOp(attention)  # shared by every attention layer; no weights
         self.pretrained = DinoVisionTransformer(spec.embed_dim, spec.depth, spec.num_heads, self.attention)
         self.head = DPTHeadTemporal(spec.embed_dim, spec.features, list(spec.out_channels), self.attention)
 
@@ -68,10 +69,9 @@ class VideoDepthAnything(nn.Module):
     def attention_name(self) -> str:
         return self.attention.name
 
-    def set_attention(self, name: str, sdpa_kernel: str = "auto") -> None:
-        """Switch the attention implementation in place (weights untouched)."""
-        check_attention(name, self.device, self.precision.value, sdpa_kernel)
-        self.attention.set(name, sdpa_kernel)
+    def set_attention(self, choice: Choice) -> None:
+        """Switch the attention implementation (a name, or its options record) in place (weights untouched)."""
+        self.attention.set(check_attention(choice, self.device, self.precision.value))
 
     def encode(self, frames: torch.Tensor, precision: Precision | None = None) -> Features:
         """Frames [N, 3, H, W] -> four token maps [N, ph*pw, D]; each frame is encoded independently.

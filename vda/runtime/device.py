@@ -219,11 +219,11 @@ class CudaFacts(DeviceFacts):
         if kernel not in ("flash", "cudnn"):
             return None
         if precision not in ("fp16", "bf16"):
-            return f"sdpa_kernel={kernel} runs in fp16/bf16 only, not {precision}; use precision=fp16 or sdpa_kernel=auto"
+            return f"attention.kernel={kernel} runs in fp16/bf16 only, not {precision}; use precision=fp16 or attention.kernel=auto"
         if cuda_capability(device) < AMPERE:
             return (
-                f"sdpa_kernel={kernel} needs compute capability 8.0+ (this GPU: {_capability_text(device)}); "
-                "use sdpa_kernel=efficient or auto"
+                f"attention.kernel={kernel} needs compute capability 8.0+ (this GPU: {_capability_text(device)}); "
+                "use attention.kernel=efficient or auto"
             )
         return None
 

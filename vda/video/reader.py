@@ -26,6 +26,11 @@ import numpy as np
 
 from vda.errors import VideoError
 
+# Decode defaults (the infer.* settings refer to these): long side limit, every frame, all frames.
+MAX_RES = 1280
+EVERY_FRAME = -1.0
+ALL_FRAMES = -1
+
 logger = logging.getLogger(__name__)
 
 
@@ -197,7 +202,9 @@ def display_rotation(frame: av.VideoFrame) -> int:
     return (0, 90, 180, -90)[quarter]
 
 
-def probe(path: str | os.PathLike, max_res: int = 1280, target_fps: float = -1, max_len: int = -1) -> VideoInfo:
+def probe(
+    path: str | os.PathLike, max_res: int = MAX_RES, target_fps: float = EVERY_FRAME, max_len: int = ALL_FRAMES
+) -> VideoInfo:
     """Check that ``path`` is a video with at least one decodable frame and describe how it will be read.
 
     Raises :class:`VideoError` with a one-line reason otherwise (missing file, not a video, no video stream,

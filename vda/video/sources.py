@@ -30,7 +30,7 @@ import av
 import numpy as np
 
 from vda.errors import VideoError
-from vda.video.reader import VideoReader, decoded_size, probe
+from vda.video.reader import ALL_FRAMES, EVERY_FRAME, MAX_RES, VideoReader, decoded_size, probe
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class VideoFileSource(FrameSource):
 
     is_live = False
 
-    def __init__(self, path: str | os.PathLike, max_res: int = 1280, max_len: int = -1, target_fps: float = -1):
+    def __init__(self, path: str | os.PathLike, max_res: int = MAX_RES, max_len: int = ALL_FRAMES, target_fps: float = EVERY_FRAME):
         self.info = probe(path, max_res=max_res, target_fps=target_fps, max_len=max_len)
         self.name = str(self.info.path)
         self.width, self.height = self.info.width, self.info.height
@@ -90,7 +90,7 @@ class ImageFolderSource(FrameSource):
 
     is_live = False
 
-    def __init__(self, folder: str | os.PathLike, max_res: int = 1280, max_len: int = -1, fps=DEFAULT_IMAGE_FPS):
+    def __init__(self, folder: str | os.PathLike, max_res: int = MAX_RES, max_len: int = ALL_FRAMES, fps=DEFAULT_IMAGE_FPS):
         folder = Path(folder)
         self.name = str(folder)
         paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -164,8 +164,8 @@ class LiveSource(FrameSource):
         self,
         url: str,
         input_format: Optional[str] = None,
-        max_res: int = 1280,
-        max_len: int = -1,
+        max_res: int = MAX_RES,
+        max_len: int = ALL_FRAMES,
         timeout_s: float = LIVE_TIMEOUT_S,
     ) -> None:
         self.name = url if input_format is None else f"{input_format}:{url}"
@@ -232,9 +232,9 @@ def parse_live(spec: str) -> Optional[tuple[str, Optional[str]]]:
 
 def open_source(
     spec: str | os.PathLike,
-    max_res: int = 1280,
-    max_len: int = -1,
-    target_fps: float = -1,
+    max_res: int = MAX_RES,
+    max_len: int = ALL_FRAMES,
+    target_fps: float = EVERY_FRAME,
     image_fps: float | Fraction = DEFAULT_IMAGE_FPS,
     timeout_s: float = LIVE_TIMEOUT_S,
 ) -> FrameSource:

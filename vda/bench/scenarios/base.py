@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional
 
 from omegaconf import MISSING
 
+from vda.depth.settings import InferSettings
 from vda.registry import Registry
 
 
@@ -48,7 +49,7 @@ class ClipScenarioConfig(ScenarioConfig):
     clip_fps: int = 24
     # Network input size; null: the device's default (518 on cuda/mps, the reference; 196 on cpu).
     input_size: Optional[int] = None
-    max_res: int = 1280
+    max_res: int = InferSettings.max_res
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,9 @@ import torch
 from vda.attention import check_attention
 from vda.errors import BackendUnavailableError
 from vda import backends
-from vda.factory import Runtime, check_backend, create_model
-from vda.model import VideoDepthAnything
-from vda.pipeline.command import resolve_path
-from vda.pipeline.windows import WINDOW
+from vda.factory import Runtime, assemble
+from vda.paths import resolve_path
+from vda.depth.windows import WINDOW
 from vda.runtime.device import facts
 from vda.runtime.precision import Precision
 from vda.video.reader import VideoInfo, VideoReader, probe
@@ -54,25 +53,10 @@ def random_window(shape: tuple[int, int, int, int], seed: int, device: torch.dev
     return torch.randn(batch, frames, 3, height, width, generator=generator).to(device)
 
 
-def build_network(
-    cfg: Any, device: torch.device, precision: Precision, attention: Optional[str] = None
-) -> VideoDepthAnything:
-    """The torch network ``cfg`` asks for (device and precision already resolved), optionally with another attention."""
-    name = attention or cfg.attention.name
-    check_attention(name, device, precision.value, cfg.attention.sdpa_kernel)
-    check_backend(cfg.backend.name, device)
-    runtime = Runtime(device, precision, name, cfg.attention.sdpa_kernel)
-    return create_model(runtime, cfg.encoder.name, cfg.model.metric, cfg.model.checkpoint, cfg.model.seed)
-
-
-def on_backend(cfg: Any, model: VideoDepthAnything):
-    """``model`` behind the configured backend (the network itself for ``torch``)."""
-    return model if cfg.backend.name == "torch" else backends.create(cfg.backend.name, model, **cfg.backend.options())
-
-
 def build_for(cfg: Any, device: torch.device, precision: Precision, attention: Optional[str] = None):
-    """The model ``cfg`` asks for behind its backend: what the scenario runs."""
-    return on_backend(cfg, build_network(cfg, device, precision, attention))
+    """The runner ``cfg`` asks for (device and precision already resolved), optionally with another attention."""
+    options = check_attention(attention or cfg.attention, device, precision.value)
+    return assemble(cfg, Runtime(device, precision, options))
 
 
 def clip_path(scenario: Any, workdir: Path) -> Path:

@@ -7,16 +7,18 @@ metrics); an implementation that cannot run here is a child with status ``unavai
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 
-from vda.attention import ATTENTION
-from vda.bench.equivalence import compare
+from vda.attention import ATTENTION, attention_options
+from vda.backends import BackendConfig, run_on
+from vda.bench.agreement import compare
 from vda.bench.result import JobResult, Status, from_exception
 from vda.bench.scenarios.base import SCENARIOS, Scenario, WindowScenarioConfig
-from vda.bench.scenarios.common import build_network, on_backend, random_window, shape_params, window_shape
+from vda.bench.scenarios.common import build_for, random_window, shape_params, window_shape
 from vda.model import VideoDepthAnything
 from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
@@ -36,12 +38,15 @@ class EquivalenceScenarioConfig(WindowScenarioConfig):
 def _against_reference(
     cfg: Any, model: VideoDepthAnything, name: str, x: torch.Tensor, reference: torch.Tensor
 ) -> JobResult:
-    backend = "" if cfg.backend.name == "torch" else f" on {cfg.backend.name}"
+    backend = "" if cfg.backend.name == BackendConfig.name else f" on {cfg.backend.name}"  # the default unnamed
     label = f"{name} {model.precision.value}{backend} vs {REFERENCE[0]} {REFERENCE[1].value}"
-    params = {"attention.name": name, "attention.sdpa_kernel": cfg.attention.sdpa_kernel}
+    options = cfg.attention if name == cfg.attention.name else name  # the configured options for its own choice
+    params = {"attention.name": name}
     try:
-        model.set_attention(name, cfg.attention.sdpa_kernel)
-        depth = on_backend(cfg, model)(x)
+        options = attention_options(options)
+        params = {f"attention.{key}": value for key, value in dataclasses.asdict(options).items()}
+        model.set_attention(options)
+        depth = run_on(cfg.backend, model)(x)
     except Exception as exc:  # recorded as the child's status; the other implementations still run
         failed = from_exception(exc)
         failed.name, failed.params = label, params
@@ -52,14 +57,15 @@ def _against_reference(
 def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     scenario = cfg.scenario
     shape = window_shape(cfg, device)
+    eager = dataclasses.replace(cfg, backend=BackendConfig())  # the reference network itself
     x = random_window(shape, int(scenario.input_seed), device)
     with torch.inference_mode(), MemoryTracker(device) as memory:
-        reference_model = build_network(cfg, device, REFERENCE[1], attention=REFERENCE[0])
+        reference_model = build_for(eager, device, REFERENCE[1], attention=REFERENCE[0])
         reference = reference_model(x).cpu()
         if precision is REFERENCE[1]:
             model = reference_model
         else:
-            model = build_network(cfg, device, precision, attention=REFERENCE[0])
+            model = build_for(eager, device, precision, attention=REFERENCE[0])
             model.load_state_dict(reference_model.state_dict())
         children = [_against_reference(cfg, model, name, x, reference) for name in scenario.implementations]
     summary = ", ".join(f"{child.params['attention.name']}: {child.status.value}" for child in children)

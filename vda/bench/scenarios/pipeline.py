@@ -19,10 +19,10 @@ from vda.bench.result import JobResult
 from vda.bench.scenarios.base import SCENARIOS, ClipScenarioConfig, Scenario
 from vda.bench.scenarios.common import build_for, clip_path
 from vda.errors import ConfigError
-from vda.pipeline.config import InferSettings
-from vda.pipeline.formats import OutputConfig
-from vda.pipeline.stub import StubModel
-from vda.pipeline.video import InferResult, process_video
+from vda.depth.settings import InferSettings
+from vda.outputs.formats import OutputConfig
+from vda.bench.no_model import NoModel
+from vda.depth.process import InferResult, process_video
 from vda.runtime.device import facts
 from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
@@ -34,17 +34,17 @@ class PipelineScenarioConfig(ClipScenarioConfig):
     """End-to-end frames/s of the video inference (``run_infer.py``'s pipeline) with the per-stage split."""
 
     name: str = "pipeline"
-    max_len: int = -1
-    target_fps: float = -1.0
-    feature_cache: bool = True
+    max_len: int = InferSettings.max_len
+    target_fps: float = InferSettings.target_fps
+    feature_cache: bool = InferSettings.feature_cache
     # Outputs written as run_infer.py does (timed as the "write" stage), deleted after the job.
     npz: bool = True
     vis: bool = True
     # Measured passes over the video after the first (cold) pass, which gives first_call_s.
     repeats: int = 1
-    # Replace the network by a stub that returns depth at once: the I/O ceiling (decode, preprocess, write),
+    # No network (vda.bench.no_model): depth at once: the I/O ceiling (decode, preprocess, write),
     # the most any accelerator can reach on this host.
-    stub_model: bool = False
+    no_model: bool = False
 
 
 def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
@@ -66,7 +66,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
         with MemoryTracker(device) as memory:
 
             def load_and_first_pass() -> torch.nn.Module:
-                model = StubModel(device, bool(cfg.model.metric)) if scenario.stub_model else build_for(cfg, device, precision)
+                model = NoModel(device, bool(cfg.model.metric)) if scenario.no_model else build_for(cfg, device, precision)
                 one_pass(model, 0)
                 return model
 
@@ -92,7 +92,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     params = {
         "scenario.input": str(info.path),
         "scenario.input_size": input_size,
-        "scenario.stub_model": scenario.stub_model,
+        "scenario.no_model": scenario.no_model,
         "video.size": f"{info.width}x{info.height}",
         "video.fps": str(info.fps),
     }

@@ -13,18 +13,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from vda.bench.equivalence import compare
+from vda.bench.agreement import compare
 from vda.bench.result import JobResult
 from vda.bench.scenarios.base import SCENARIOS, ClipScenarioConfig, Scenario
 from vda.bench.scenarios.common import build_for, clip_frames
 from vda.errors import ConfigError
-from vda.pipeline.engine import WindowedDepth
-from vda.pipeline.modes import check_backend_for
+from vda.depth.engine import WindowedDepth
+from vda.factory import check_mode_backend
 from vda.runtime.device import facts
 from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
 from vda.runtime.timing import LatencyStats, time_first_call
-from vda.stream import StreamingDepth
+from vda.depth.stream import StreamingDepth
 
 
 @dataclass
@@ -40,7 +40,7 @@ class StreamScenarioConfig(ClipScenarioConfig):
 
 def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     scenario = cfg.scenario
-    check_backend_for("stream", cfg.backend.name)
+    check_mode_backend("stream", cfg.backend.name)
     if scenario.clip_frames <= scenario.warmup + 1 and not scenario.input:
         raise ConfigError(f"scenario.clip_frames={scenario.clip_frames} leaves no timed frame after warmup={scenario.warmup}")
     input_size = int(scenario.input_size or facts(device).bench_input_size)

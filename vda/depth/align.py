@@ -13,7 +13,7 @@ from typing import Optional
 
 import torch
 
-from vda.pipeline.windows import ALIGN_SLOTS, INTERP, OVERLAP, REFERENCE_SLOTS, WINDOW
+from vda.depth.windows import ALIGN_SLOTS, INTERP, OVERLAP, REFERENCE_SLOTS, WINDOW
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from vda.outputs.depth_video import DepthVideoWriter
 from vda.outputs.exr import ExrWriter
 from vda.outputs.normalize import RunningRange, check_vis_normalize
 from vda.outputs.ply import DEFAULT_FOCAL_LENGTH, PlyWriter
-from vda.pipeline.outputs import DepthStore, depth_bytes, write_png16, write_preview
+from vda.outputs.writers import DepthStore, depth_bytes, write_png16, write_preview
 from vda.registry import Registry
 from vda.video.writer import DEFAULT_PRESET, Colorizer, VideoWriter, inferno_lut
 
@@ -123,7 +123,7 @@ class OutputFormat:
         return self.filename.format(stem=stem)
 
     def open(self, staging: Any, stem: str, context: OutputContext) -> OutputWriter:
-        """The writer, on staged names (a :class:`~vda.pipeline.outputs.Staging`) for the file and its sidecar."""
+        """The writer, on staged names (a :class:`~vda.outputs.writers.Staging`) for the file and its sidecar."""
         path = staging.path(self.name_for(stem))
         sidecar = staging.path(self.sidecar.format(stem=stem)) if self.sidecar else None
         return self.writer(path, context, sidecar)

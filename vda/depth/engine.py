@@ -22,9 +22,10 @@ import torch.nn.functional as F
 
 from vda.depth.scenes import SceneCutDetector, ShotSplitter
 from vda.errors import NonFiniteOutputError, VideoError
-from vda.pipeline.align import WindowAligner
-from vda.pipeline.preprocess import Preprocessor
-from vda.pipeline.windows import KEYFRAMES, STRIDE, WINDOW, window_slots
+from vda.depth.align import WindowAligner
+from vda.depth.preprocess import Preprocessor
+from vda.depth.settings import InferSettings
+from vda.depth.windows import KEYFRAMES, STRIDE, WINDOW, window_slots
 from vda.runtime.oom import OOMGuard
 from vda.runtime.precision import Precision
 from vda.runtime.timing import StageTimes
@@ -87,8 +88,8 @@ class WindowedDepth:
     def __init__(
         self,
         model: torch.nn.Module,
-        input_size: int = 518,
-        feature_cache: bool = True,
+        input_size: int = InferSettings.input_size,
+        feature_cache: bool = InferSettings.feature_cache,
         times: Optional[StageTimes] = None,
         scene_threshold: Optional[float] = None,
     ) -> None:

@@ -13,10 +13,10 @@ from hydra.types import RunMode
 from vda.bench.launcher import launch
 from vda.bench.recorder import job_name, record_job
 from vda.bench.result import JobResult, Status
-from vda.bench.sweep import sweep_parent_run_id
+
 from vda.errors import VDAError
 from vda.runtime.signals import Interrupted
-from vda.tracking import configure
+from vda.tracking import configure, sweep_parent_run_id
 
 
 class BenchJobFailed(VDAError):

@@ -1,7 +1,9 @@
-"""A stand-in for the network that costs next to nothing, to measure the I/O ceiling of a run.
+"""``scenario.no_model=true`` of the pipeline scenario: no network, to measure the I/O ceiling of a run.
 
-:class:`StubModel` has the interface :class:`~vda.pipeline.engine.WindowedDepth` and
-:func:`~vda.pipeline.video.process_video` use (``encode``, ``decode``, ``device``, ``metric``,
+A benchmark feature, not a test double: the pipeline scenario runs it in place of the network.
+
+:class:`NoModel` has the interface :class:`~vda.depth.engine.WindowedDepth` and
+:func:`~vda.depth.process.process_video` use (``encode``, ``decode``, ``device``, ``metric``,
 ``precision``, ``encoder_name``, ``attention_name``). Its "depth" is a cheap function of the input frames,
 positive and varying, so alignment, blending and every writer see realistic values; with it, frames per
 second measure decoding, preprocessing, alignment and writing only.
@@ -16,10 +18,10 @@ from vda.model.video_depth_anything import PATCH_SIZE, Features
 from vda.runtime.precision import Precision
 
 
-class StubModel(nn.Module):
-    """No weights; ``encode`` keeps one channel-mean map per frame, ``decode`` turns it into depth."""
+class NoModel(nn.Module):
+    """The I/O-ceiling runner: no weights; ``encode`` keeps one channel-mean map per frame, ``decode`` turns it into depth."""
 
-    encoder_name = "stub"
+    encoder_name = "no_model"
     attention_name = "none"
 
     def __init__(self, device: torch.device | str = "cpu", metric: bool = False) -> None:
@@ -40,8 +42,8 @@ class StubModel(nn.Module):
         """(channel means [B*T, H, W],) -> depth [B, T, ph*14, pw*14], float32, > 0."""
         means = features[0]
         if means.shape[1:] != (patch_hw[0] * PATCH_SIZE, patch_hw[1] * PATCH_SIZE):
-            raise ValueError(f"stub features of shape {tuple(means.shape)} do not match patch grid {patch_hw}")
+            raise ValueError(f"no_model features of shape {tuple(means.shape)} do not match patch grid {patch_hw}")
         return (means.abs() + 0.1).unflatten(0, (batch, frames))
 
 
-__all__ = ["StubModel"]
+__all__ = ["NoModel"]

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from vda.errors import InputShapeError, NonFiniteOutputError
 from vda.model.temporal import STREAM_ROWS, StreamCache, context_frames, stream_list
-from vda.pipeline.preprocess import Preprocessor
+from vda.depth.preprocess import Preprocessor
+from vda.depth.settings import InferSettings
 from vda.runtime.device import synchronize
 from vda.runtime.precision import Precision
 from vda.runtime.timing import StageTimes
@@ -44,7 +45,7 @@ class StreamingDepth:
     def __init__(
         self,
         model: torch.nn.Module,
-        input_size: int = 518,
+        input_size: int = InferSettings.input_size,
         cached_projections: bool = True,
         cache: Optional[StreamCache] = None,
         times: Optional[StageTimes] = None,

@@ -30,20 +30,21 @@ import torch
 from tqdm import tqdm
 
 from vda.errors import ConfigError
-from vda.pipeline.command import (
+from vda.factory import runtime_for
+from vda.tracking import KIND_TAG, PARENT_TAG, experiment_id, sweep_parent_run_id
+from vda.infer.single import (
     check_config,
-    check_runtime,
     configure_mlflow,
     load_model,
     log_result,
-    resolve_path,
     run_tags,
     tracked_run,
 )
-from vda.pipeline.config import InferConfig
-from vda.pipeline.formats import enabled_formats, output_bytes_per_frame, output_names
-from vda.pipeline.outputs import check_disk_space, check_output_dir, scratch_prefix, staged_prefix
-from vda.pipeline.video import InferResult, process_video
+from vda.infer.config import InferConfig
+from vda.paths import resolve_path
+from vda.outputs.formats import enabled_formats, output_bytes_per_frame, output_names
+from vda.outputs.writers import check_disk_space, check_output_dir, scratch_prefix, staged_prefix
+from vda.depth.process import InferResult, process_video
 from vda.video.reader import probe
 
 logger = logging.getLogger(__name__)
@@ -231,7 +232,7 @@ def _init_worker(cfg: InferConfig, slots: Any, threads: int) -> None:
     if cfg.device.name in ("auto", "cuda") and torch.cuda.is_available() and torch.cuda.device_count() > 1:
         device = f"cuda:{slot % torch.cuda.device_count()}"
         cfg = dataclasses.replace(cfg, device=dataclasses.replace(cfg.device, name=device))
-    runtime = check_runtime(cfg)
+    runtime = runtime_for(cfg)
     model, _ = load_model(cfg, runtime)
     _WORKER.update(cfg=cfg, model=model, tags=run_tags(cfg, runtime) if cfg.mlflow.enabled else {})
 
@@ -241,7 +242,7 @@ def _work(item: DatasetItem, output_root: Path) -> tuple[VideoOutcome, dict[str,
 
 
 def _in_process(cfg: InferConfig, items: list[DatasetItem], output_root: Path) -> Iterator[tuple[VideoOutcome, dict]]:
-    runtime = check_runtime(cfg)
+    runtime = runtime_for(cfg)
     model, _ = load_model(cfg, runtime)
     tags = run_tags(cfg, runtime) if cfg.mlflow.enabled else {}
     for item in items:
@@ -291,7 +292,7 @@ def run_dataset(cfg: InferConfig) -> DatasetSummary:
     summary = DatasetSummary([], output_root / name)
     tracker = _Tracker(cfg) if pending and cfg.mlflow.enabled else None
     if pending:
-        check_runtime(cfg)
+        runtime_for(cfg)
         if tracker is not None:
             configure_mlflow(cfg)
             tracker.start()
@@ -343,7 +344,7 @@ def write_summary(summary: DatasetSummary) -> None:
 
 class _Tracker:
     """MLflow runs of a dataset: one per processed video, nested under the multirun's parent run (cluster
-    jobs, see :class:`vda.bench.sweep.MlflowSweepRun`) or, in a plain run, under a parent run of its own."""
+    jobs, see :class:`vda.tracking.MlflowSweepRun`) or, in a plain run, under a parent run of its own."""
 
     def __init__(self, cfg: InferConfig) -> None:
         self.cfg = cfg
@@ -352,9 +353,6 @@ class _Tracker:
 
     def start(self) -> None:
         from mlflow.tracking import MlflowClient
-
-        from vda.bench.recorder import KIND_TAG, experiment_id
-        from vda.bench.sweep import sweep_parent_run_id
 
         self.parent = sweep_parent_run_id()
         if self.parent is None:
@@ -365,8 +363,6 @@ class _Tracker:
 
     def log(self, outcome: VideoOutcome, tags: dict[str, str]) -> None:
         from mlflow.tracking import MlflowClient
-
-        from vda.bench.recorder import PARENT_TAG, experiment_id
 
         if outcome.result is not None:
             with tracked_run(self.cfg, outcome.result.input.stem, {**tags, "input": outcome.input}, self.parent):

@@ -63,7 +63,7 @@ def depth_bytes(frames: int, height: int, width: int) -> int:
 
 def check_disk_space(directory: Path, frames: int | None, height: int, width: int, outputs: dict[str, int]) -> None:
     """Refuse up front a run whose results cannot fit: the depth's scratch file plus every enabled output
-    (``outputs``: estimated bytes per frame by output name, see :func:`vda.pipeline.formats.output_bytes_per_frame`)."""
+    (``outputs``: estimated bytes per frame by output name, see :func:`vda.outputs.formats.output_bytes_per_frame`)."""
     if frames is None:
         return
     need = depth_bytes(frames, height, width) + frames * sum(outputs.values())

@@ -3,7 +3,7 @@ a whole video) and ``stream`` (the published streaming rule: one depth map per i
 
 A mode opens its input (:meth:`Mode.open` -> a :class:`Clip` and its frames) and makes the engine that turns
 those frames into depth (``engine.run(frames)`` yields float32 maps ``[k, H, W]`` on the model's device, with
-``stats`` and ``metrics()``); :func:`vda.pipeline.video.process_video` does the rest (outputs, staging), the
+``stats`` and ``metrics()``); :func:`vda.depth.process.process_video` does the rest (outputs, staging), the
 same for every mode. The ``mode`` Hydra group is generated from this registry.
 """
 
@@ -18,12 +18,11 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 import numpy as np
 import torch
 
+from vda.depth.engine import EngineStats, WindowedDepth
 from vda.depth.scenes import SceneCutDetector, scene_threshold
-from vda.errors import BackendUnavailableError
-from vda.pipeline.engine import EngineStats, WindowedDepth
 from vda.registry import Registry
 from vda.runtime.timing import LatencyStats, StageTimes
-from vda.stream import StreamingDepth
+from vda.depth.stream import StreamingDepth
 from vda.video.reader import VideoReader, probe
 from vda.video.sources import DEFAULT_IMAGE_FPS, LIVE_TIMEOUT_S, open_source
 
@@ -118,7 +117,7 @@ class Mode:
     open: Callable[[str, Any], tuple[Clip, Iterable[np.ndarray], Callable[[], None]]]
     # (model, the config's infer settings, the mode config, stage times) -> engine
     engine: Callable[[torch.nn.Module, Any, Any, StageTimes], Any]
-    # Steps the network one frame at a time with its temporal state: the torch backend only (graphs run windows).
+    # Steps the network one frame at a time with its temporal state: only on a backend that steps frames.
     frame_by_frame: bool = False
     # A folder (or @list) input is a dataset of videos; otherwise the mode reads a folder itself (images).
     datasets: bool = True
@@ -159,19 +158,10 @@ def _stream_engine(model: torch.nn.Module, settings: Any, mode: Any, times: Stag
     return StreamEngine(model, settings.input_size, mode.cached_projections, times, scene_threshold(settings))
 
 
-def check_backend_for(mode: str, backend: str) -> None:
-    """Refuse, in one line, a backend that cannot run ``mode`` (a frame-by-frame mode needs the torch network)."""
-    if MODES.get(mode).frame_by_frame and backend != "torch":
-        raise BackendUnavailableError(
-            f"mode={mode} steps the network one frame at a time; backend={backend} runs whole windows only: "
-            "use backend=torch"
-        )
-
-
 MODES: Registry[Mode] = Registry("mode")
 MODES.register("offline", Mode(OfflineModeConfig, _open_offline, _offline_engine), help="windowed offline algorithm")
 MODES.register(
     "stream", Mode(StreamModeConfig, _open_stream, _stream_engine, frame_by_frame=True, datasets=False), help="frame in, depth out"
 )
 
-__all__ = ["MODES", "check_backend_for", "Clip", "Mode", "ModeConfig", "OfflineModeConfig", "StreamEngine", "StreamModeConfig", "stem_of"]
+__all__ = ["MODES", "Clip", "Mode", "ModeConfig", "OfflineModeConfig", "StreamEngine", "StreamModeConfig", "stem_of"]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vda.pipeline.command import run_inference
-from vda.pipeline.config import InferConfig
-from vda.pipeline.dataset import is_dataset, run_dataset
-from vda.pipeline.modes import MODES
+from vda.infer.single import run_inference
+from vda.infer.config import InferConfig
+from vda.infer.dataset import is_dataset, run_dataset
+from vda.depth.modes import MODES
 
 
 @dataclass

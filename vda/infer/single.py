@@ -1,7 +1,7 @@
 """The body of ``run_infer.py``: check everything, build the model, process the video, track the run.
 
 Everything a user can get wrong (input, output directory, disk space, device, precision, attention) is checked
-before the model is built. The video processing itself is :func:`vda.pipeline.video.process_video`.
+before the model is built. The video processing itself is :func:`vda.depth.process.process_video`.
 """
 
 from __future__ import annotations
@@ -15,31 +15,24 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Optional
 
 import numpy as np
-import torch
 from omegaconf import MISSING
 
-from vda import backends
 from vda.errors import ConfigError
-from vda.factory import Runtime, check_backend, create_model, resolve_runtime
-from vda.pipeline.config import InferConfig
+from vda.factory import Runtime, assemble, check_mode_backend, runtime_for
+from vda.infer.config import InferConfig
+from vda import tracking
+from vda.paths import resolve_path
 from vda.depth.scenes import check_threshold
-from vda.pipeline.formats import OUTPUTS, check_outputs, enabled_formats, output_bytes_per_frame, output_names
-from vda.pipeline.outputs import check_disk_space, check_existing, check_output_dir
-from vda.pipeline.preprocess import PATCH
-from vda.pipeline.modes import MODES, Clip, Mode, check_backend_for
-from vda.pipeline.video import InferResult, process_video
+from vda.outputs.formats import OUTPUTS, check_outputs, enabled_formats, output_bytes_per_frame, output_names
+from vda.outputs.writers import check_disk_space, check_existing, check_output_dir
+from vda.depth.preprocess import PATCH
+from vda.depth.modes import MODES, Clip, Mode
+from vda.depth.process import InferResult, process_video
 from vda.runtime.signals import Interrupted, stop_on_signals
-from vda.tracking import launch_dir
 from vda.video.sources import parse_live
 from vda.video.writer import check_preset
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_path(value: Any) -> Path:
-    """``value`` with ``~`` expanded; a relative path is taken from the launch directory (not Hydra's run dir)."""
-    path = Path(os.path.expanduser(str(value)))
-    return path if path.is_absolute() else launch_dir() / path
 
 
 def check_config(cfg: InferConfig) -> None:
@@ -64,8 +57,6 @@ def check_config(cfg: InferConfig) -> None:
 
 def configure_mlflow(cfg: InferConfig) -> None:
     """Point MLflow at its store before any work, so a bad store fails fast."""
-    from vda import tracking
-
     try:
         tracking.configure(cfg.mlflow)
     except Exception as exc:  # MLflow raises many types for an unusable store
@@ -78,14 +69,12 @@ def configure_mlflow(cfg: InferConfig) -> None:
 
 def run_tags(cfg: InferConfig, runtime: Runtime) -> dict[str, str]:
     """MLflow tags of every video a configuration processes: where it runs, the network, the weights."""
-    from vda import tracking
-
     tags = tracking.environment_tags(runtime.device)
     tags.update(
         {
             "encoder": cfg.encoder.name,
             "metric": str(cfg.model.metric),
-            "attention": runtime.attention,
+            "attention": runtime.attention.name,
             "precision": runtime.precision.value,
             "backend": cfg.backend.name,
         }
@@ -101,10 +90,7 @@ def tracked_run(cfg: InferConfig, name: str, tags: dict[str, str], parent_run_id
     ``status_reason`` tag) or KILLED (interrupted); nested under ``parent_run_id`` when given."""
     import mlflow
 
-    from vda import tracking
-    from vda.bench.recorder import MAX_TAG_LENGTH, PARENT_TAG
-
-    tags = {**tags, **({PARENT_TAG: parent_run_id} if parent_run_id else {})}
+    tags = {**tags, **({tracking.PARENT_TAG: parent_run_id} if parent_run_id else {})}
     run = mlflow.start_run(run_name=name, tags=tags)
     try:
         mlflow.log_params(tracking.config_params(cfg))
@@ -113,7 +99,7 @@ def tracked_run(cfg: InferConfig, name: str, tags: dict[str, str], parent_run_id
     except BaseException as exc:
         interrupted = isinstance(exc, Interrupted)
         reason = (str(exc).splitlines() or [""])[0]
-        mlflow.set_tags({"status": "killed" if interrupted else "failed", "status_reason": f"{type(exc).__name__}: {reason}"[:MAX_TAG_LENGTH]})
+        mlflow.set_tags({"status": "killed" if interrupted else "failed", "status_reason": f"{type(exc).__name__}: {reason}"[:tracking.MAX_TAG_LENGTH]})
         mlflow.end_run("KILLED" if interrupted else "FAILED")
         raise
     mlflow.set_tag("status", "done")
@@ -143,20 +129,11 @@ def log_result(result: InferResult) -> None:
             mlflow.log_artifact(str(path))
 
 
-def check_runtime(cfg: InferConfig) -> Runtime:
-    """Resolve (and check) device, precision, attention and backend before anything is built."""
-    runtime = resolve_runtime(cfg.device.name, cfg.precision.name, cfg.attention.name, cfg.attention.sdpa_kernel)
-    check_backend(cfg.backend.name, runtime.device)
-    return runtime
-
-
-def load_model(cfg: InferConfig, runtime: Runtime) -> tuple[torch.nn.Module, float]:
-    """Build the model on ``runtime`` behind the configured backend; returns it with its load time in seconds
+def load_model(cfg: InferConfig, runtime: Runtime) -> tuple[Any, float]:
+    """The runner of ``cfg`` on ``runtime`` (:func:`vda.factory.assemble`) with its load time in seconds
     (graph backends build their graphs on the first window: that time is in the result as ``backend_build_s``)."""
     built = time.perf_counter()
-    model = create_model(runtime, cfg.encoder.name, cfg.model.metric, cfg.model.checkpoint, cfg.model.seed)
-    if cfg.backend.name != "torch":
-        model = backends.create(cfg.backend.name, model, **cfg.backend.options())
+    model = assemble(cfg, runtime)
     return model, time.perf_counter() - built
 
 
@@ -172,15 +149,13 @@ def run_inference(cfg: InferConfig) -> InferResult:
         check_existing(output_dir, [names[name] for name in enabled_formats(cfg.output)], cfg.output.overwrite)
         sizes = output_bytes_per_frame(cfg.output, clip.height, clip.width)
         check_disk_space(output_dir, clip.estimated_frames, clip.height, clip.width, sizes)
-        runtime = check_runtime(cfg)
-        check_backend_for(cfg.mode.name, cfg.backend.name)
+        runtime = runtime_for(cfg)
+        check_mode_backend(cfg.mode.name, cfg.backend.name)
         if not cfg.mlflow.enabled:
             return _infer(cfg, runtime, clip, frames, mode, output_dir)
-        from vda.bench.sweep import sweep_parent_run_id
-
         configure_mlflow(cfg)
         tags = {**run_tags(cfg, runtime), "input": spec, "mode": cfg.mode.name}
-        with tracked_run(cfg, clip.stem, tags, sweep_parent_run_id()) as run_id:
+        with tracked_run(cfg, clip.stem, tags, tracking.sweep_parent_run_id()) as run_id:
             result = _infer(cfg, runtime, clip, frames, mode, output_dir)
             log_result(result)
             result.run_id = run_id
@@ -227,11 +202,9 @@ def _infer(
 
 __all__ = [
     "check_config",
-    "check_runtime",
     "configure_mlflow",
     "load_model",
     "log_result",
-    "resolve_path",
     "run_inference",
     "run_tags",
     "tracked_run",

@@ -1,6 +1,6 @@
 """Reusable video processing: a probed video in, depth files out (no config parsing, no tracking).
 
-:func:`process_video` is what ``run_infer.py`` runs for each input (through :mod:`vda.pipeline.command`) and
+:func:`process_video` is what ``run_infer.py`` runs for each input (through :mod:`vda.infer.single`) and
 what the ``pipeline`` benchmark scenario times. Outputs are staged under hidden names and renamed only when
 all are complete; on any failure they are removed.
 """
@@ -18,13 +18,13 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from vda.depth.engine import EngineStats, WindowedDepth
 from vda.depth.scenes import scene_threshold
-from vda.pipeline.engine import EngineStats, WindowedDepth
-from vda.pipeline.formats import OUTPUTS, OutputContext, OutputWriter, check_outputs, enabled_formats, finish_outputs
-from vda.pipeline.outputs import DepthStore, Staging, scratch_path, write_errors
-from vda.pipeline.threads import BackgroundWriter, Prefetcher
-from vda.pipeline.transfer import HostCopy, PendingCopy
-from vda.pipeline.windows import WINDOW
+from vda.outputs.formats import OUTPUTS, OutputContext, OutputWriter, check_outputs, enabled_formats, finish_outputs
+from vda.outputs.writers import DepthStore, Staging, scratch_path, write_errors
+from vda.runtime.threads import BackgroundWriter, Prefetcher
+from vda.runtime.transfer import HostCopy, PendingCopy
+from vda.depth.windows import WINDOW
 from vda.runtime.memory import MemoryTracker
 from vda.runtime.timing import STAGES, StageTimes
 from vda.video.reader import VideoInfo, VideoReader
@@ -82,12 +82,12 @@ def process_video(
     """Run the offline algorithm over ``info``'s video and write the outputs ``output`` enables.
 
     ``frames`` and ``engine`` replace the video reader and the offline engine (another mode, see
-    :mod:`vda.pipeline.modes`): ``info`` is then any clip with ``path``, ``stem``, ``width``, ``height``, ``fps``
+    :mod:`vda.depth.modes`): ``info`` is then any clip with ``path``, ``stem``, ``width``, ``height``, ``fps``
     and ``estimated_frames``, and ``engine(times)`` makes the engine. ``stream``: the depth comes from a stream
     (outputs that need a range fix it from the first frames instead of waiting for the end).
 
-    ``settings``: an :class:`~vda.pipeline.config.InferSettings` (``input_size``, ``feature_cache``,
-    ``pipelined``); ``output``: an :class:`~vda.pipeline.formats.OutputConfig`. Pipelined (the default), frames
+    ``settings``: an :class:`~vda.infer.config.InferSettings` (``input_size``, ``feature_cache``,
+    ``pipelined``); ``output``: an :class:`~vda.outputs.formats.OutputConfig`. Pipelined (the default), frames
     are decoded in a producer thread and the depth maps (appended to the scratch file) and the source copies are
     written in consumer threads, behind bounded queues, so the model's thread waits only for frames it needs;
     the ``decode`` and ``write`` stage seconds are then those threads' busy time. The second pass (npz, preview,

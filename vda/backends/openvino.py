@@ -1,0 +1,110 @@
+"""Backend ``openvino``: OpenVINO compiled models over the IR of the exported graphs (its graph format too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from vda.backends.base import BackendConfig, check_graph_model, missing_packages, register_backend
+from vda.backends.export import GRAPH_FORMATS, GraphFiles, GraphFormat, OnnxSource, cached_graphs
+from vda.backends.graphs import FEATURE_NAMES
+from vda.backends.runners import GraphRunner, to_numpy
+from vda.errors import BackendUnavailableError, ConfigError
+from vda.model.dinov2 import PATCH_SIZE
+from vda.model.video_depth_anything import Features, VideoDepthAnything
+from vda.runtime.precision import Precision
+
+OPENVINO_DEVICES = ("CPU", "GPU", "AUTO")
+OPENVINO_PRECISION_HINTS = {Precision.fp32: "f32", Precision.bf16: "bf16", Precision.fp16: "f16"}
+
+
+@dataclass
+class OpenVinoConfig(BackendConfig):
+    name: str = "openvino"
+    # OpenVINO device: CPU, GPU or AUTO.
+    device: str = "CPU"
+
+
+def convert_openvino(onnx: GraphFiles, folder: Path) -> None:
+    """ONNX graphs -> OpenVINO IR (``encoder.xml/.bin``, ``head.xml/.bin``), weights kept in float32."""
+    import openvino as ov
+
+    for source, name in ((onnx.encoder, "encoder"), (onnx.head, "head")):
+        ov.save_model(ov.convert_model(str(source)), str(folder / f"{name}.xml"), compress_to_fp16=False)
+
+
+def _write_ir(model: VideoDepthAnything, input_hw: tuple[int, int], folder: Path, onnx: OnnxSource) -> None:
+    convert_openvino(onnx(), folder)
+
+
+GRAPH_FORMATS.register(
+    "openvino",
+    GraphFormat(("encoder.xml", "head.xml"), ("torch", "onnx", "onnxscript", "openvino"), _write_ir),
+    help="OpenVINO IR, converted from the ONNX graphs",
+)
+
+
+class OpenVinoRunner(GraphRunner):
+    """OpenVINO compiled models over the IR of the exported graphs; precision via the inference precision hint."""
+
+    backend = "openvino"
+
+    def __init__(self, model: VideoDepthAnything, device: str = OpenVinoConfig.device) -> None:
+        super().__init__(model)
+        self.ov_device = device
+        self.hint = OPENVINO_PRECISION_HINTS[model.precision]
+
+    @property
+    def attention_name(self) -> str:
+        return "math"  # the exported formulation
+
+    def build(self, patch_hw: tuple[int, int]) -> tuple:
+        import openvino as ov
+
+        files = cached_graphs(self.model, (patch_hw[0] * PATCH_SIZE, patch_hw[1] * PATCH_SIZE), "openvino")
+        core = ov.Core()
+        config = {"INFERENCE_PRECISION_HINT": self.hint}
+        return tuple(core.compile_model(str(path), self.ov_device, config) for path in (files.encoder, files.head))
+
+    def run_encoder(self, compiled, frames: torch.Tensor) -> Features:
+        outputs = compiled(to_numpy(frames))
+        return tuple(torch.from_numpy(np.asarray(outputs[compiled.output(i)])).to(self.device)
+                     for i in range(len(FEATURE_NAMES)))
+
+    def run_head(self, compiled, features: Features) -> torch.Tensor:
+        outputs = compiled([to_numpy(f) for f in features])
+        return torch.from_numpy(np.asarray(outputs[compiled.output(0)])).to(self.device)
+
+
+def _available(device: torch.device) -> Optional[str]:
+    return missing_packages("openvino", "openvino", ("openvino", "onnx", "onnxscript"))
+
+
+def _make(model: VideoDepthAnything, options: OpenVinoConfig) -> OpenVinoRunner:
+    import openvino as ov
+
+    check_graph_model("openvino", model)
+    if options.device not in OPENVINO_DEVICES:
+        raise ConfigError(f"unknown openvino device {options.device!r}; choose one of {', '.join(OPENVINO_DEVICES)}")
+    present = ov.Core().available_devices
+    if options.device != "AUTO" and not any(d.split(".")[0] == options.device for d in present):
+        raise BackendUnavailableError(
+            f"openvino device {options.device} is not present here (found: {', '.join(present)}); use CPU or AUTO"
+        )
+    return OpenVinoRunner(model, options.device)
+
+
+register_backend(
+    "openvino",
+    _make,
+    _available,
+    OpenVinoConfig,
+    help="OpenVINO on the exported graphs; precision fp32/bf16/fp16 -> inference precision hint f32/bf16/f16",
+    whole_windows=True,
+)
+
+__all__ = ["OPENVINO_DEVICES", "OpenVinoConfig", "OpenVinoRunner", "convert_openvino"]
