@@ -78,6 +78,12 @@ def _workload(params: dict[str, str]) -> str:
     return "{}x{}x3x{}x{}".format(*dims)
 
 
+def _attention(params: dict[str, str]) -> str:
+    """The attention label: ``sdpa:flash`` when a kernel was forced, so runs of different kernels stay apart."""
+    name, kernel = params.get("attention.name", "?"), params.get("attention.kernel", "auto")
+    return f"{name}:{kernel}" if name == "sdpa" and kernel != "auto" else name
+
+
 def row_from_run(run) -> Row:
     p, t = run.data.params, run.data.tags
     return Row(
@@ -90,7 +96,7 @@ def row_from_run(run) -> Row:
         encoder=p.get("encoder.name", "?"),
         device=p.get("device.resolved", p.get("device.name", "?")),
         precision=p.get("precision.resolved", p.get("precision.name", "?")),
-        attention=p.get("attention.name", "?"),
+        attention=_attention(p),
         backend=p.get("backend.name", BackendConfig.name),
         workload=_workload(p),
         start_time=run.info.start_time or 0,

@@ -87,7 +87,7 @@ def process_video(
     (outputs that need a range fix it from the first frames instead of waiting for the end).
 
     ``settings``: an :class:`~vda.infer.config.InferSettings` (``input_size``, ``feature_cache``,
-    ``pipelined``); ``output``: an :class:`~vda.outputs.formats.OutputConfig`. Pipelined (the default), frames
+    ``pipelined``, ``sync_stages``); ``output``: an :class:`~vda.outputs.formats.OutputConfig`. Pipelined (the default), frames
     are decoded in a producer thread and the depth maps (appended to the scratch file) and the source copies are
     written in consumer threads, behind bounded queues, so the model's thread waits only for frames it needs;
     the ``decode`` and ``write`` stage seconds are then those threads' busy time. The second pass (npz, preview,
@@ -109,7 +109,7 @@ def process_video(
                 writer.add_depth(maps)
 
     ahead = settings.pipelined
-    times = StageTimes(device=model.device)  # the model's thread
+    times = StageTimes(device=model.device, sync=settings.sync_stages)  # the model's thread
     decode_times, store_times, src_times = StageTimes(), StageTimes(), StageTimes()  # one per I/O thread
     staging = Staging(output_dir)
     scratch = scratch_path(output_dir, info.stem)
@@ -128,7 +128,7 @@ def process_video(
     store: Optional[DepthStore] = None
     started = time.perf_counter()
     try:
-        with MemoryTracker(model.device) as memory, write_errors(output_dir):
+        with MemoryTracker(model.device, other_runtimes=getattr(model, "foreign_memory", False)) as memory, write_errors(output_dir):
             store = DepthStore(scratch, info.height, info.width)
             for name in enabled_formats(output):
                 fmt = OUTPUTS.get(name)

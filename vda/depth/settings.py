@@ -29,6 +29,9 @@ class InferSettings:
     scene_cuts: bool = False
     # A cut is a jump of the mean frame difference (thumbnails, 0..1) above the shot's recent level by this much.
     scene_threshold: float = DEFAULT_SCENE_THRESHOLD
+    # Synchronise the device after every stage (exact per-stage split for profiling; stops copies overlapping
+    # with compute); false: CUDA stages are timed with events, without a host synchronisation.
+    sync_stages: bool = False
     # Folder or @list input: this many processes, each with its own model copy (several GPUs, or CPU threads split).
     workers: int = 1
     # Folder or @list input: process only shard i of n ("i/n", every n-th video from the i-th); null: all.

@@ -45,6 +45,7 @@ from vda.paths import resolve_path
 from vda.outputs.formats import enabled_formats, output_bytes_per_frame, output_names
 from vda.outputs.writers import check_disk_space, check_output_dir, scratch_prefix, staged_prefix
 from vda.depth.process import InferResult, process_video
+from vda.runtime.device import facts, resolve_device
 from vda.video.reader import probe
 
 logger = logging.getLogger(__name__)
@@ -267,12 +268,23 @@ def _in_workers(
 
 
 # ---------------------------------------------------------------- the command
+def check_workers(workers: int, device: torch.device) -> None:
+    """Refuse more worker processes than the device can use (MPS: one GPU, each copy adds memory, not speed)."""
+    most = facts(device).max_workers
+    if most is not None and workers > most:
+        raise ConfigError(
+            f"infer.workers={workers} on {device.type}: each worker loads its own model onto the same GPU, "
+            f"for no speed-up; use infer.workers={most}"
+        )
+
+
 def run_dataset(cfg: InferConfig) -> DatasetSummary:
     """Process every video of ``cfg.input`` not already done (this shard only); see the module docstring."""
     check_config(cfg)
     index, count = parse_shard(cfg.infer.shard)
     if cfg.infer.workers < 1:
         raise ConfigError(f"infer.workers={cfg.infer.workers} starts no process; use 1 or more")
+    check_workers(cfg.infer.workers, resolve_device(cfg.device.name))
     items = select_shard(discover(cfg.input, cfg.input_glob), index, count)
     output_root = check_output_dir(resolve_path(cfg.output_dir))
     formats = enabled_formats(cfg.output)

@@ -16,7 +16,7 @@ import torch
 
 from vda.bench.result import JobResult, from_exception
 from vda.bench.scenarios.base import SCENARIOS, Scenario
-from vda.runtime.device import resolve_device
+from vda.runtime.device import facts, resolve_device
 from vda.runtime.precision import resolve_precision
 from vda.tracking import environment_tags
 
@@ -38,9 +38,10 @@ def run_scenario(cfg: Any) -> JobResult:
     try:
         scenario = SCENARIOS.get(cfg.scenario.name)
         device = resolve_device(cfg.device.name)
-        resolved["device.resolved"] = device.type
+        resolved["device.resolved"] = str(device)
         precision = resolve_precision(cfg.precision.name, device)
         resolved["precision.resolved"] = precision.value
+        resolved["precision.fp32_math"] = facts(device).fp32_math_label
         result = scenario.run(cfg, device, precision)
     except Exception as exc:  # every failure becomes a recorded result
         logger.debug("job failed", exc_info=True)

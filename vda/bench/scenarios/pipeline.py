@@ -17,14 +17,13 @@ import torch
 
 from vda.bench.result import JobResult
 from vda.bench.scenarios.base import SCENARIOS, ClipScenarioConfig, Scenario
-from vda.bench.scenarios.common import build_for, clip_path
+from vda.bench.scenarios.common import build_for, clip_path, memory_tracker
 from vda.errors import ConfigError
 from vda.depth.settings import InferSettings
 from vda.outputs.formats import OutputConfig
 from vda.bench.no_model import NoModel
 from vda.depth.process import InferResult, process_video
 from vda.runtime.device import facts
-from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
 from vda.runtime.timing import STAGES, time_first_call
 from vda.video import probe
@@ -63,7 +62,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
             out.mkdir()
             return process_video(model, info, out, settings, output)
 
-        with MemoryTracker(device) as memory:
+        with memory_tracker(cfg, device) as memory:
 
             def load_and_first_pass() -> torch.nn.Module:
                 model = NoModel(device, bool(cfg.model.metric)) if scenario.no_model else build_for(cfg, device, precision)
