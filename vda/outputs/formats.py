@@ -174,8 +174,8 @@ OUTPUT_OPTIONS = (
 
 
 def _output_config() -> type:
-    formats = [(r.name, bool, field(default=r.value.default)) for r in OUTPUTS.records()]
-    options = [(name, kind, field(default=default)) for name, kind, default, _ in OUTPUT_OPTIONS]
+    formats = [(r.name, bool, field(default=r.value.default, metadata={"help": r.help})) for r in OUTPUTS.records()]
+    options = [(name, kind, field(default=default, metadata={"help": text})) for name, kind, default, text in OUTPUT_OPTIONS]
     cls = make_dataclass(
         "OutputConfig",
         formats + options,
