@@ -35,7 +35,7 @@ from vda.factory import runtime_for
 from vda.infer import tracked
 from vda.infer.config import InferConfig
 from vda.infer.single import check_config, hydra_overrides, load_model
-from vda.outputs.formats import OUTPUTS, enabled_formats, output_names
+from vda.outputs.formats import OUTPUTS, enabled_formats, output_bytes_per_frame, output_names
 from vda.outputs.writers import check_disk_space, check_output_dir, scratch_prefix, staged_prefix
 from vda.paths import resolve_path
 from vda.tracking import runs
@@ -214,7 +214,8 @@ def process_item(cfg: InferConfig, model: torch.nn.Module, item: DatasetItem, ou
     try:
         info = probe(item.path, max_res=cfg.infer.max_res, target_fps=cfg.infer.target_fps, max_len=cfg.infer.max_len)
         directory = check_output_dir(item.output_dir(output_root))
-        check_disk_space(directory, info.estimated_frames, info.height, info.width, cfg.output.npz)
+        sizes = output_bytes_per_frame(cfg.output, info.height, info.width)
+        check_disk_space(directory, info.estimated_frames, info.height, info.width, sizes)
         result = process_video(model, info, directory, cfg.infer, cfg.output)
     except Exception as exc:  # one broken video must not stop the dataset
         message = str(exc).splitlines()[0] if str(exc) else ""
@@ -390,6 +391,7 @@ class _Tracker:
         )
         if outcome.result is not None:
             record.metrics = tracked.result_metrics(outcome.result)
+            record.tags.update(tracked.result_tags(outcome.result))
             preview = OUTPUTS.get("vis").name_for(outcome.result.input.stem)
             record.artifacts = [p for p in outcome.result.outputs if p.name == preview]
         runs.write(self.store, record, self.parent)

@@ -21,7 +21,8 @@ from vda.factory import Runtime, assemble, check_mode_backend, runtime_for
 from vda.infer import tracked
 from vda.infer.config import InferConfig
 from vda.paths import resolve_path
-from vda.outputs.formats import OUTPUTS, enabled_formats, output_names
+from vda.depth.scenes import check_threshold
+from vda.outputs.formats import OUTPUTS, check_outputs, enabled_formats, output_bytes_per_frame, output_names
 from vda.outputs.writers import check_disk_space, check_existing, check_output_dir
 from vda.depth.preprocess import PATCH
 from vda.depth.modes import MODES, Clip, Mode
@@ -52,6 +53,8 @@ def check_config(cfg: InferConfig) -> None:
     if cfg.infer.target_fps == 0:
         raise ConfigError("infer.target_fps=0 is not a frame rate; use -1 (keep the source rate) or a positive value")
     check_preset(cfg.output.preset)
+    check_outputs(cfg.output, cfg.model.metric)
+    check_threshold(cfg.infer.scene_threshold)
 
 
 def load_model(cfg: InferConfig, runtime: Runtime) -> tuple[Any, float]:
@@ -80,7 +83,8 @@ def run_inference(cfg: InferConfig) -> InferResult:
             check_output_dir(output_dir)
             names = output_names(clip.stem)
             check_existing(output_dir, [names[name] for name in enabled_formats(cfg.output)], cfg.output.overwrite)
-            check_disk_space(output_dir, clip.estimated_frames, clip.height, clip.width, cfg.output.npz)
+            sizes = output_bytes_per_frame(cfg.output, clip.height, clip.width)
+            check_disk_space(output_dir, clip.estimated_frames, clip.height, clip.width, sizes)
             if not cfg.mlflow.enabled:
                 return _infer(cfg, runtime, clip, frames, mode, output_dir)
             return _tracked(cfg, runtime, spec, clip, frames, mode, output_dir)
@@ -99,7 +103,7 @@ def _tracked(
     with runs.LiveRun(cfg.mlflow, tracked.INFER_VIEW, name, tags, params, texts, parent) as run:
         result = _infer(cfg, runtime, clip, frames, mode, output_dir, ready=run.wait)
         preview = OUTPUTS.get("vis").name_for(result.input.stem)
-        run.log(tracked.result_metrics(result), [p for p in result.outputs if p.name == preview])
+        run.log(tracked.result_metrics(result), [p for p in result.outputs if p.name == preview], tracked.result_tags(result))
     result.run_id = run.run_id
     result.where = where_logged(run.store, runs_url(run.store, tracked.INFER_VIEW, parent))
     return result
@@ -156,7 +160,9 @@ def _infer(
         return mode.engine(model, cfg.infer, cfg.mode, times)
 
     with stop_on_signals() if clip.is_live else contextlib.nullcontext(threading.Event()) as stop:
-        result = process_video(model, clip, output_dir, cfg.infer, cfg.output, _until(stop, frames), engine)
+        result = process_video(
+            model, clip, output_dir, cfg.infer, cfg.output, _until(stop, frames), engine, mode.frame_by_frame
+        )
     result.extra["model_load_s"] = load_seconds
     if hasattr(model, "build_s"):
         result.extra["backend_build_s"] = model.build_s

@@ -71,6 +71,11 @@ def result_metrics(result: InferResult) -> dict[str, float]:
     }
 
 
+def result_tags(result: InferResult) -> dict[str, str]:
+    """The files a processed video wrote (``outputs``: their names, comma-separated)."""
+    return {"outputs": ",".join(path.name for path in result.outputs)}
+
+
 class InferSweepRun(SweepRun):
     """The parent run of ``run_infer.py -m`` (``hydra.callbacks`` in ``conf/infer.yaml``)."""
 
@@ -87,6 +92,7 @@ __all__ = [
     "SUMMARY_METRICS",
     "config_label",
     "result_metrics",
+    "result_tags",
     "resolved_params",
     "run_name",
     "run_tags",

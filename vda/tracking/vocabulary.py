@@ -74,6 +74,7 @@ METRICS.register("depth_max", Metric("depth", "largest depth value written", TIM
 _count("windows", "windows run through the network")
 _count("encoded_frames", "frames run through the encoder (the feature cache skips the rest)")
 _count("fp32_fallback_windows", "windows redone in fp32 after non-finite half-precision output")
+_count("scene_cuts", "shot cuts detected (infer.scene_cuts=true): each shot runs on its own")
 _count("degenerate_windows", "windows whose depth was constant (no alignment possible)")
 _error("equiv_max_abs_err", "largest absolute difference of depth against the reference (math, fp32)")
 _error("equiv_rel_l2", "relative L2 error of depth against the reference")
