@@ -312,6 +312,7 @@ def test_export_cli_refuses_a_bad_size_in_one_line(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("compile")  # no exported graph: off the graphs worker, whose export is the suite's longest path
 def test_compile_backend_matches_torch(tiny_model, window, reference):
     runner = backends.create("compile", tiny_model)
     with torch.inference_mode():
