@@ -19,17 +19,19 @@ UNUSED = ("onnxruntime", "openvino", "onnx", "onnxscript", "xformers", "mlflow",
 
 PROBE = """
 import json, runpy, sys
+sys.path.insert(0, {root!r})  # this checkout's vda, not an installed one
 sys.argv = ["run_infer.py", *sys.argv[1:]]
 try:
     runpy.run_path({script!r}, run_name="__main__")
 finally:
+    print("VDA " + sys.modules["vda"].__file__)
     print("LOADED " + json.dumps(sorted(name for name in {unused!r} if name in sys.modules)))
 """
 
 
 def test_inference_with_tracking_off_imports_no_unused_runtime(tmp_path, make_video, random_checkpoint):
     video = make_video("clip.mp4", count=4, height=28, width=28)
-    probe = PROBE.format(script=str(ROOT / "run_infer.py"), unused=UNUSED)
+    probe = PROBE.format(root=str(ROOT), script=str(ROOT / "run_infer.py"), unused=UNUSED)
     proc = subprocess.run(
         [sys.executable, "-c", probe, f"input={video}", "device=cpu", f"model.checkpoint={random_checkpoint}",
          "infer.input_size=28", "mlflow.enabled=false", "output.vis=false", "output.progress=false",
@@ -38,5 +40,6 @@ def test_inference_with_tracking_off_imports_no_unused_runtime(tmp_path, make_vi
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "out" / "clip_depths.npz").is_file()
+    assert proc.stdout.split("VDA ", 1)[1].startswith(str(ROOT / "vda")), proc.stdout
     loaded = json.loads(proc.stdout.split("LOADED ", 1)[1].splitlines()[0])
     assert loaded == [], f"imported although unused: {loaded}"
