@@ -6,7 +6,7 @@ Not a test. Two measurements:
    ``feature_cache=True`` and ``False``, alternating, in one process (same model, same threads); the
    ratio of the best and of the median wall times is reported, and the two depth outputs are compared.
 2. **Peak RSS vs length.** ``run_infer.py`` runs in a fresh subprocess on a short clip and on a clip 10x
-   longer (same frame size); the peak resident set size of each run (``peak_memory_mb`` logged to
+   longer (same frame size); the peak resident set size of each run (``peak_memory_mib`` logged to
    MLflow by the run) should not grow with length.
 
 Clips are synthetic (generated with PyAV) unless ``--video`` is given; weights are seeded random
@@ -136,9 +136,9 @@ def peak_rss(args, clip: Path, workdir: Path, label: str) -> dict:
     return {
         "label": label,
         "frames": int(m["frames"]),
-        "peak_rss_mb": round(m["rss_peak_mb"], 1),
-        "seconds": round(m["seconds"], 2),
-        "fps": round(m["fps"], 2),
+        "peak_rss_mb": round(m["rss_peak_mib"], 1),
+        "seconds": round(m["duration_s"], 2),
+        "fps": round(m["throughput_fps"], 2),
         "wall_seconds_with_startup": round(wall, 2),
     }
 

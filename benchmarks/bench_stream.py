@@ -154,7 +154,7 @@ def rss_worker(args) -> None:
             stream.step(frame)
     result = {
         "frames": stream.frames,
-        "stream_peak_rss_mb": round(memory.details["rss_peak_mb"], 1),
+        "stream_peak_rss_mb": round(memory.details["rss_peak_mib"], 1),
         "rss_after_first_frame_mb": round(after_first, 1),
         "rss_end_mb": round(rss_mb(), 1),
         "state_mb": round(stream.state_bytes / 2**20, 3),
