@@ -57,7 +57,7 @@ def compare(args, work: Path) -> dict:
             kept = work / f"{name}_{precision}"
             engine = measure(*runtime, "scenario=pipeline", f"scenario.input={clip}", f"scenario.input_size={args.input_size}",
                              "scenario.npz=true", "scenario.vis=false", f"scenario.keep_outputs={kept}", "job.isolate=false")
-            rows[(name, precision)]["engine"].append(engine.metrics["pipeline_s_mean"])
+            rows[(name, precision)]["engine"].append(engine.metrics["duration_s"])
     depth = {key: np.load(next((work / f"{key[0]}_{key[1]}").glob("*_depths.npz")))["depths"] for key in rows}
     report = []
     for key, row in rows.items():

@@ -44,9 +44,9 @@ def run_once(args, clips: dict[str, Path]) -> dict:
         return report
     for label, outputs in MODEL_RUNS.items():
         m = measure("scenario=pipeline", *clip_overrides(args, clips["model"]), *outputs, "job.isolate=false").metrics
-        report[f"{label}_s"] = m["pipeline_s_mean"]
-        report[f"{label}_stage_write_s"] = m["stage_s_write"]
-        report[f"{label}_after_model_s"] = m["pipeline_s_after_model_mean"]
+        report[f"{label}_s"] = m["duration_s"]
+        report[f"{label}_stage_write_s"] = m["stage_write_s"]
+        report[f"{label}_after_model_s"] = m["after_model_s"]
     return report
 
 
@@ -77,7 +77,7 @@ def main() -> None:
         report = best_of([run_once(args, clips) for _ in range(args.repeats)])
         for name, frames in (("short", args.rss_frames), ("long", 5 * args.rss_frames)):
             clip = the_clip(args, work, frames)
-            rss = measure(*STUB, f"scenario.input={clip}", "job.isolate=true").metrics["mem_rss_peak_mb"]
+            rss = measure(*STUB, f"scenario.input={clip}", "job.isolate=true").metrics["rss_peak_mib"]
             report[f"rss_{name}_mb"] = round(rss, 1)
     emit({"settings": vars(args), **report}, args.json)
 

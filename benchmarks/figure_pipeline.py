@@ -26,7 +26,8 @@ from vda.bench.agreement import rel_l2
 
 
 def stages(metrics: dict) -> dict:
-    return {k[len("stage_s_"):]: round(v, 4) for k, v in metrics.items() if k.startswith("stage_s_")}
+    """Seconds per stage, from the ``stage_<stage>_s`` metrics."""
+    return {k[len("stage_") : -len("_s")]: round(v, 4) for k, v in metrics.items() if k.startswith("stage_") and k.endswith("_s")}
 
 
 def cache_speedup(args, workdir: Path) -> dict:
@@ -40,7 +41,7 @@ def cache_speedup(args, workdir: Path) -> dict:
                 "scenario=pipeline", *clip_overrides(args, clip), f"scenario.feature_cache={cache}", "scenario.vis=false",
                 f"scenario.keep_outputs={kept}", "job.isolate=false",
             ).metrics  # fmt: skip
-            seconds[cache].append(last[cache]["pipeline_s_mean"])
+            seconds[cache].append(last[cache]["duration_s"])
     depth = {cache: np.load(next((workdir / f"cache_{cache}").glob("*_depths.npz")))["depths"] for cache in seconds}
     best = {cache: min(values) for cache, values in seconds.items()}
     middle = {cache: statistics.median(values) for cache, values in seconds.items()}
@@ -59,9 +60,9 @@ def cache_speedup(args, workdir: Path) -> dict:
 def peak_rss(args, workdir: Path, frames: int) -> dict:
     m = measure("scenario=pipeline", *clip_overrides(args, the_clip(args, workdir, frames)), "job.isolate=true").metrics
     return {
-        "frames": int(m["pipeline_frames"]),
-        "peak_rss_mb": round(m["mem_rss_peak_mb"], 1),
-        "seconds": round(m["pipeline_s_mean"], 2),
+        "frames": int(m["frames"]),
+        "peak_rss_mb": round(m["rss_peak_mib"], 1),
+        "seconds": round(m["duration_s"], 2),
         "fps": round(m["throughput_fps"], 2),
         "first_call_s": round(m["first_call_s"], 2),
     }

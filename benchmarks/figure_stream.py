@@ -58,7 +58,7 @@ def peak_rss(args, workdir: Path, frames: int) -> dict:
     clip = the_clip(args, workdir, frames)
     overrides = [*clip_overrides(args, clip), f"scenario.input_size={args.rss_input_size}", "scenario=stream"]
     m = measure(*overrides, "scenario.vs_offline=false", "job.isolate=true").metrics
-    return {"frames": frames, "peak_rss_mb": round(m["mem_rss_peak_mb"], 1), "state_mb": round(m["stream_state_mb"], 3)}
+    return {"frames": frames, "peak_rss_mb": round(m["rss_peak_mib"], 1), "state_mb": round(m["stream_state_mib"], 3)}
 
 
 def main() -> None:

@@ -29,11 +29,18 @@ def fake_worker(returncode: int, log: str = "", result: JobResult | None = None)
     return run
 
 
-def test_worker_result_is_read_back(monkeypatch, tmp_path):
-    expected = JobResult(metrics={"peak_mem_mb": 12.0}, samples_ms=[1.0])
+def test_worker_result_is_read_back_with_the_workers_own_times(monkeypatch, tmp_path):
+    expected = JobResult(metrics={"peak_memory_mib": 12.0}, samples_ms=[1.0], start_ms=1000, end_ms=2000)
     monkeypatch.setattr(launcher.subprocess, "run", fake_worker(0, result=expected))
     assert launcher.run_isolated(CFG, tmp_path) == expected
     assert OmegaConf.load(tmp_path / launcher.CONFIG_FILE) == CFG
+
+
+def test_a_dead_worker_is_timed_by_the_launcher(monkeypatch, tmp_path):
+    monkeypatch.setattr(launcher.subprocess, "run", fake_worker(-signal.SIGKILL))
+    before = launcher._now_ms()
+    result = launcher.run_isolated(CFG, tmp_path)
+    assert before <= result.start_ms <= result.end_ms <= launcher._now_ms()
 
 
 def test_worker_killed_by_sigkill_is_oom(monkeypatch, tmp_path):
@@ -54,7 +61,7 @@ def test_worker_crash_is_an_error_with_the_log_tail(monkeypatch, tmp_path):
 
 
 def test_stale_result_of_an_earlier_run_is_not_reused(monkeypatch, tmp_path):
-    JobResult(metrics={"peak_mem_mb": 1.0}).to_json(tmp_path / launcher.RESULT_FILE)
+    JobResult(metrics={"peak_memory_mib": 1.0}).to_json(tmp_path / launcher.RESULT_FILE)
     monkeypatch.setattr(launcher.subprocess, "run", fake_worker(0))
     assert launcher.run_isolated(CFG, tmp_path).status is Status.error
 

@@ -9,9 +9,11 @@ from mlflow.tracking import MlflowClient
 
 from vda.bench import report
 from vda.bench.config import register_configs
-from vda.bench.recorder import record_job
-from vda.tracking import KIND_TAG, experiment_id
+from vda.bench.recorder import BENCH_VIEW, job_record
 from vda.bench.result import JobResult, Status
+from vda.tracking import runs
+from vda.tracking.store import open_store
+from vda.tracking.tags import KIND as KIND_TAG
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -25,7 +27,7 @@ def forward_result(p50: float) -> JobResult:
         "latency_ms_mean": p50,
         "first_call_s": 1.5,
         "throughput_fps": 8000.0 / p50,
-        "peak_mem_mb": 700.0,
+        "peak_memory_mib": 700.0,
     }
     params = {
         "scenario.frames": 8,
@@ -48,9 +50,12 @@ def store(tmp_path_factory):
         with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
             return compose("bench", overrides=["device=cpu", f"mlflow.tracking_uri={uri}", *overrides])
 
+    def record_job(cfg, result, parent=None):
+        return runs.write(open_store(cfg.mlflow, BENCH_VIEW), job_record(cfg, result), parent)
+
     record_job(cfg(), forward_result(999.0))  # older run of the same configuration as the sweep's sdpa job
     client = MlflowClient()
-    sweep = client.create_run(experiment_id("vda-bench"), tags={KIND_TAG: "sweep"}).info.run_id
+    sweep = client.create_run(client.get_experiment_by_name("vda-bench").experiment_id, tags={KIND_TAG: "sweep"}).info.run_id
     record_job(cfg(), forward_result(500.0), sweep)
     record_job(cfg("attention=xformers"), JobResult(Status.unavailable, "xformers runs on CUDA only"), sweep)
     children = [
@@ -66,7 +71,7 @@ def store(tmp_path_factory):
     record_job(
         cfg("scenario=equivalence"),
         JobResult(
-            metrics={"peak_mem_mb": 800.0},
+            metrics={"peak_memory_mib": 800.0},
             children=children,
             params={"scenario.frames": 8, "scenario.height": 196, "scenario.width": 196, "precision.resolved": "fp32"},
         ),

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from mlflow.tracking import MlflowClient
 
-from vda.tracking import KIND_TAG, PARENT_TAG
+from vda.tracking.tags import KIND as KIND_TAG
+from vda.tracking.tags import PARENT as PARENT_TAG
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = [
@@ -47,8 +48,20 @@ def test_two_job_multirun_nests_jobs_under_one_parent(tmp_path):
     assert status == {"sdpa": "ok", "xformers": "unavailable"}
     assert parent.data.tags["jobs.ok"] == "1"
     assert parent.data.tags["jobs.unavailable"] == "1"
-    # each job ran in its own process, with its own log next to its Hydra output
+    # each job ran in its own process, with its own log next to its Hydra output, attached to its run
     assert len(list((tmp_path / "sweep").glob("*/job_worker.log"))) == 2
+    for job in jobs:
+        assert "job_worker.log" in {a.path for a in client.list_artifacts(job.info.run_id)}
+        assert parent.info.start_time <= job.info.start_time < job.info.end_time <= parent.info.end_time
+    names = {r.data.params["attention.name"]: r.info.run_name for r in jobs}
+    assert names == {"sdpa": "sdpa·fp32 | forward vits cpu", "xformers": "xformers·fp32 (unavailable) | forward vits cpu"}
+    ok = next(r for r in jobs if r.data.tags["status"] == "ok")
+    # the worker's own start and end: model build and every timed call fit between them
+    samples = client.get_metric_history(ok.info.run_id, "latency_ms")
+    assert ok.info.end_time - ok.info.start_time >= ok.data.metrics["first_call_s"] * 1000 + sum(m.value for m in samples) * 0.99
+    assert parent.info.run_name == "sweep attention (2 jobs)"
+    assert {"report.md", "latency.png", "memory.png"} <= {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert "runs: http://127.0.0.1:5000/#/experiments/" in proc.stdout.splitlines()[-1]
 
 
 def test_single_unavailable_job_is_recorded_and_exits_with_one_line(tmp_path):

@@ -139,10 +139,18 @@ def test_bf16_fused_attention_needs_ampere(capability):
     assert attention_problem(SdpaConfig(kernel="efficient"), CUDA, "bf16") is None
 
 
-def test_bf16_refused_where_cuda_says_unsupported(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
-    with pytest.raises(DeviceUnavailableError, match="bf16 is not supported on cuda"):
-        resolve_precision("bf16", CUDA)
+def test_bf16_refused_before_ampere_on_the_chosen_gpu(monkeypatch):
+    """is_bf16_supported() counts emulation and asks the current device: the capability of the chosen one decides."""
+    capabilities = {0: (8, 6), 1: (7, 5)}  # cuda:0 Ampere, cuda:1 a T4
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(
+        torch.cuda, "get_device_capability", lambda device=None: capabilities[torch.device(device).index or 0]
+    )
+    assert resolve_precision("bf16", torch.device("cuda:0")) is Precision.bf16
+    with pytest.raises(DeviceUnavailableError, match=r"bf16 needs compute capability 8.0\+ on cuda:1 \(this GPU: 7.5\)"):
+        resolve_precision("bf16", torch.device("cuda:1"))
+    assert resolve_precision("fp16", torch.device("cuda:1")) is Precision.fp16
 
 
 # 7. attention on MPS is split by bytes (one array below 2**32 bytes)
@@ -151,7 +159,7 @@ def test_mps_sdpa_scores_stay_below_the_array_limit(monkeypatch):
     monkeypatch.setattr(implementations, "facts", lambda device: mps_facts)
     # a 32-frame encoder batch at 518x924 on a 16:9 video: 2443 tokens, 6 heads (vits)
     q = torch.empty(32, 6, 2443, 64, device="meta")
-    chunk = implementations.batch_chunk(q, q, mps_facts.sdpa_materialises_scores)
+    chunk = implementations.attention_split(q, q, mps_facts.sdpa_materialises_scores).batch
     assert chunk < 32 and chunk * 6 * 2443 * 2443 * 4 <= device_mod.MAX_SCORE_BYTES < 2**32
 
 

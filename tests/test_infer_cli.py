@@ -122,12 +122,15 @@ def test_happy_path_writes_outputs_and_an_mlflow_run(tmp_path, random_checkpoint
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
     assert params["input"] == str(video) and params["encoder.name"] == "vits"
     assert params["infer.input_size"] == "28" and params["output.src"] == "True"
-    assert metrics["frames"] == 26 and metrics["fps"] > 0 and metrics["seconds"] > 0
+    assert metrics["frames"] == 26 and metrics["throughput_fps"] > 0 and metrics["duration_s"] > 0
     for stage in ("decode", "preprocess", "encoder", "head", "align", "write"):
-        assert metrics[f"seconds_{stage}"] > 0
-    assert metrics["peak_memory_mb"] > 0 and metrics["encoded_frames"] == 26
-    assert tags["weights"] == str(random_checkpoint)
-    assert tags["attention"] == "sdpa" and tags["precision"] == "fp32" and tags["encoder"] == "vits"
+        assert metrics[f"stage_{stage}_s"] > 0
+    assert metrics["peak_memory_mib"] > 0 and metrics["encoded_frames"] == 26
+    assert tags["weights"] == str(random_checkpoint) and tags["encoder"] == "vits"
+    assert params["attention.resolved"] == "sdpa" and params["precision.resolved"] == "fp32"
+    assert params["device.resolved"] == "cpu" and params["backend.resolved"] == "torch"
+    assert run.info.run_name == "street · sdpa fp32"
+    assert "status_reason" not in tags and all(value.strip() for value in tags.values())
     assert tags["torch"] and tags["device_name"]
     assert sorted(a.path for a in client.list_artifacts(run.info.run_id)) == ["config.yaml", "street_vis.mp4"]
     logged = Path(client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))).read_text()

@@ -359,15 +359,17 @@ def test_config_errors_are_caught_before_any_work(overrides, message):
         run_composed(cfg)
 
 
-def test_unusable_mlflow_store_fails_before_the_model_is_built(tmp_path, random_checkpoint, monkeypatch):
+def test_unusable_mlflow_store_fails_before_any_frame_and_leaves_nothing(tmp_path, random_checkpoint, monkeypatch):
+    """The store opens in the background while the model loads: it is checked before the first frame."""
     video = write_video(tmp_path / "m.mp4", synthetic_frames(2, 48, 64))
     overrides = infer_overrides(video, tmp_path / "out", random_checkpoint)
     overrides = [o for o in overrides if not o.startswith("mlflow.")] + ["mlflow.tracking_uri=nosuchscheme://store"]
     import vda.infer.single
 
-    monkeypatch.setattr(vda.infer.single, "create_model", lambda *a, **kw: pytest.fail("model built before the store was checked"))
+    monkeypatch.setattr(vda.infer.single, "process_video", lambda *a, **kw: pytest.fail("video processed before the store was checked"))
     with pytest.raises(ConfigError, match="nosuchscheme://store"):
         run_composed(compose_infer(overrides))
+    assert not (tmp_path / "out").exists()  # the output folder it created is gone again
 
 
 def test_too_little_disk_space_fails_before_the_model_is_built(tmp_path, random_checkpoint, monkeypatch):
@@ -381,12 +383,12 @@ def test_too_little_disk_space_fails_before_the_model_is_built(tmp_path, random_
     usage = namedtuple("usage", "total used free")
     # 30 maps of 48x64 float32 = 368,640 bytes; with the npz twice that
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 500_000, 500_000))
-    monkeypatch.setattr(vda.infer.single, "create_model", lambda *a, **kw: pytest.fail("model built before the disk was checked"))
+    monkeypatch.setattr(vda.infer.single, "assemble", lambda *a, **kw: pytest.fail("model built before the disk was checked"))
     out = tmp_path / "out"
-    with pytest.raises(OutputError, match=r"needs ~0\.0 GiB \(scratch file \+ npz\).*output\.npz=false"):
+    with pytest.raises(OutputError, match=r"need ~0\.0 GiB \(scratch file \+ npz \+ vis\).*output\.npz=false"):
         run_composed(compose_infer(infer_overrides(video, out, random_checkpoint)))
     assert list(out.iterdir()) == []
     # without the npz the scratch file alone fits
-    monkeypatch.setattr(vda.infer.single, "create_model", lambda *a, **kw: pytest.fail("reached the model: disk check passed"))
+    monkeypatch.setattr(vda.infer.single, "assemble", lambda *a, **kw: pytest.fail("reached the model: disk check passed"))
     with pytest.raises(pytest.fail.Exception, match="disk check passed"):
         run_composed(compose_infer(infer_overrides(video, out, random_checkpoint, "output.npz=false")))

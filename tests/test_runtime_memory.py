@@ -14,8 +14,8 @@ def test_cpu_peak_rss_rises_by_allocation():
         del block
     assert 0.85 * SIZE_MB <= mem.increase_mb <= 1.4 * SIZE_MB
     assert mem.peak_mb >= mem.baseline_mb + 0.85 * SIZE_MB
-    assert mem.details["rss_peak_mb"] == mem.peak_mb
-    assert ru_maxrss_mb() >= mem.details["rss_peak_mb"] - 1.0
+    assert mem.details["rss_peak_mib"] == mem.peak_mb
+    assert ru_maxrss_mb() >= mem.details["rss_peak_mib"] - 1.0
 
 
 def test_cpu_tracker_without_allocation_stays_flat():

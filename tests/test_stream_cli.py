@@ -49,7 +49,7 @@ def test_stream_mode_writes_every_output_offline_mode_writes(tmp_path, random_ch
     client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("stream").experiment_id])
     stream_run = next(r for r in runs if r.data.tags["mode"] == "stream")
-    assert {"latency_ms_p50", "latency_ms_p99", "first_frame_s", "stream_state_mb"} <= set(stream_run.data.metrics)
+    assert {"latency_ms_p50", "latency_ms_p99", "first_frame_s", "stream_state_mib"} <= set(stream_run.data.metrics)
 
 
 def test_stream_mode_reads_a_folder_of_images(tmp_path, random_checkpoint):

@@ -13,7 +13,7 @@ so the numbers equal the ``depths`` of its ``.npz`` for the same frames.
 from __future__ import annotations
 
 import os
-from typing import Iterable, Iterator, Union
+from typing import Iterable, Iterator, Optional, Union
 
 import numpy as np
 import torch
@@ -55,13 +55,16 @@ def iter_depth(
     target_fps: float = InferSettings.target_fps,
     max_len: int = InferSettings.max_len,
     feature_cache: bool = InferSettings.feature_cache,
+    scene_threshold: Optional[float] = None,
 ) -> Iterator[np.ndarray]:
     """Float32 depth maps ``[k, H, W]`` in frame order, yielded as soon as they are final (bounded memory).
 
     ``video``: a path (decoded with ``max_res``, ``target_fps`` and ``max_len`` as ``run_infer.py`` does), or
     RGB ``uint8`` frames ``[H, W, 3]`` (an array ``[N, H, W, 3]`` or any iterable; only ``max_len`` applies).
+    ``scene_threshold`` (e.g. ``vda.depth.scenes.DEFAULT_SCENE_THRESHOLD``): split at shot cuts, each shot on its
+    own windows and alignment, as ``infer.scene_cuts=true`` does; None (default): no cut handling.
     """
-    engine = WindowedDepth(model, input_size, feature_cache)
+    engine = WindowedDepth(model, input_size, feature_cache, scene_threshold=scene_threshold)
     for depth in engine.run(_frames(video, max_res, target_fps, max_len)):
         yield depth.float().cpu().numpy()
 

@@ -44,3 +44,7 @@ class OutputError(VDAError):
 
 class DeviceMemoryError(VDAError, MemoryError):
     """The device ran out of memory even after the smaller-footprint retry."""
+
+
+class DatasetError(VDAError):
+    """An accuracy dataset (its index, a listed file, the predictions) is missing or malformed."""

@@ -4,7 +4,8 @@
   heads of vits (6), vitb (12) and vitl (16).
 * Temporal attention, at each of the head's four temporal modules: sequences of T = 32 frames (a full window,
   whatever ``--bench-frames``), 8 heads, batch = the pixels of that feature map (5476 sequences x 8 heads at
-  path_3 for 518), head dim = channels / 8.
+  path_3 for 518), head dim = channels / 8, in float32 whatever the precision: the model runs its temporal
+  blocks in float32.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 import torch
 
 from vda.attention import AttentionOp
-from vda.model.temporal import MAX_FRAMES
+from vda.model.temporal import MAX_FRAMES, TEMPORAL_DTYPE
 from vda.model.video_depth_anything import ENCODERS, VideoDepthAnything
 from vda.runtime.device import synchronize
 
@@ -27,12 +28,9 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("backend", settings.attention_backends())
 
 
-def _qkv(batch: int, heads: int, length: int, head_dim: int, settings) -> tuple[torch.Tensor, ...]:
+def _qkv(batch: int, heads: int, length: int, head_dim: int, device, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
     generator = torch.Generator().manual_seed(0)
-    return tuple(
-        torch.randn(batch, heads, length, head_dim, generator=generator).to(settings.device, settings.precision.dtype)
-        for _ in range(3)
-    )
+    return tuple(torch.randn(batch, heads, length, head_dim, generator=generator).to(device, dtype) for _ in range(3))
 
 
 def _run(benchmark, backend: str, q, k, v, device) -> torch.Tensor:
@@ -54,7 +52,7 @@ def test_encoder_self_attention(benchmark, bench_settings, backend, encoder):
     s = bench_settings
     tokens = s.patches**2 + 1
     heads = ENCODERS.get(encoder).num_heads
-    q, k, v = _qkv(s.frames, heads, tokens, ENCODER_HEAD_DIM, s)
+    q, k, v = _qkv(s.frames, heads, tokens, ENCODER_HEAD_DIM, s.device, s.precision.dtype)
     benchmark.extra_info.update({"shape": [s.frames, heads, tokens, ENCODER_HEAD_DIM], "dtype": str(q.dtype)})
     out = _run(benchmark, backend, q, k, v, s.device)
     assert out.shape == q.shape and torch.isfinite(out).all()
@@ -72,13 +70,18 @@ def temporal_sites(encoder: str, patches: int) -> dict[str, tuple[int, int]]:
     }
 
 
+def temporal_qkv(encoder: str, site: str, patches: int, device) -> tuple[torch.Tensor, ...]:
+    """q, k, v of one temporal module's attention as the model runs it: a full window, in TEMPORAL_DTYPE."""
+    positions, channels = temporal_sites(encoder, patches)[site]
+    return _qkv(positions, TEMPORAL_HEADS, MAX_FRAMES, channels // TEMPORAL_HEADS, device, TEMPORAL_DTYPE)
+
+
 @pytest.mark.benchmark(group="temporal attention")
 @pytest.mark.parametrize("encoder", list(ENCODERS))
 @pytest.mark.parametrize("site", ["layer_3", "layer_4", "path_4", "path_3"])
 def test_temporal_attention(benchmark, bench_settings, backend, encoder, site):
     s = bench_settings
-    positions, channels = temporal_sites(encoder, s.patches)[site]
-    q, k, v = _qkv(positions, TEMPORAL_HEADS, MAX_FRAMES, channels // TEMPORAL_HEADS, s)
+    q, k, v = temporal_qkv(encoder, site, s.patches, s.device)
     benchmark.extra_info.update({"shape": list(q.shape), "dtype": str(q.dtype)})
     out = _run(benchmark, backend, q, k, v, s.device)
     assert out.shape == q.shape and torch.isfinite(out).all()

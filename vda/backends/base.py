@@ -42,6 +42,8 @@ class Backend:
     whole_windows: bool = False
     # Can step the network one frame at a time with its temporal state (stream mode).
     steps_frames: bool = False
+    # Its runner allocates device memory outside torch's allocator (ONNX Runtime, OpenVINO).
+    foreign_memory: bool = False
 
 
 BACKENDS: Registry[Backend] = Registry("backend")
@@ -56,9 +58,10 @@ def register_backend(
     replace: bool = False,
     whole_windows: bool = False,
     steps_frames: bool = False,
+    foreign_memory: bool = False,
 ) -> Backend:
     """Add a runtime: ``factory(model, options) -> runner``; ``available(device)`` says why it cannot run."""
-    backend = Backend(factory, schema, whole_windows, steps_frames)
+    backend = Backend(factory, schema, whole_windows, steps_frames, foreign_memory)
     return BACKENDS.register(name, backend, available, help, replace)
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -14,9 +17,12 @@ from vda.backends.graphs import EncoderGraph, HeadGraph
 from vda.backends.runners import GraphRunner
 from vda.errors import ConfigError
 from vda.model.video_depth_anything import Features, VideoDepthAnything
+from vda.runtime.device import torch_version
 from vda.runtime.precision import autocast
 
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")
+# Inductor fails on this model on MPS before torch 2.8.
+COMPILE_MPS_TORCH_FLOOR = (2, 8)
 
 
 @dataclass
@@ -62,11 +68,45 @@ class CompiledRunner(GraphRunner):
         return self._call(graph, *features).float()
 
 
+def _apple_clang() -> bool:
+    """Whether ``c++`` is Apple's clang, which has no OpenMP of its own."""
+    try:
+        banner = subprocess.run(["c++", "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "Apple clang" in banner
+
+
+def _openmp_header_found() -> bool:
+    """Whether an ``omp.h`` is where Inductor looks on macOS: $OMP_PREFIX, $CONDA_PREFIX, ``brew --prefix libomp``."""
+    prefixes = [os.environ.get("OMP_PREFIX"), os.environ.get("CONDA_PREFIX")]
+    brew = shutil.which("brew")
+    if brew is not None:
+        try:
+            prefixes.append(subprocess.run([brew, "--prefix", "libomp"], capture_output=True, text=True, timeout=10).stdout.strip())
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return any(p and os.path.isfile(os.path.join(p, "include", "omp.h")) for p in prefixes)
+
+
 def _available(device: torch.device) -> Optional[str]:
-    if device.type == "cpu" and not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
+    if device.type == "mps" and torch_version(torch.__version__) < COMPILE_MPS_TORCH_FLOOR:
+        floor = ".".join(map(str, COMPILE_MPS_TORCH_FLOOR))
+        return (
+            f"backend=compile on mps needs torch>={floor} (Inductor fails on this model on MPS before), "
+            f"found {torch.__version__}; use backend=torch"
+        )
+    if device.type != "cpu":
+        return None
+    if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
         return (
             "backend=compile on cpu needs a C++ compiler (c++, g++ or clang++) on PATH; "
             "install one or use backend=torch"
+        )
+    if sys.platform == "darwin" and _apple_clang() and not _openmp_header_found():
+        return (
+            "backend=compile on cpu needs OpenMP, which Apple clang lacks; brew install libomp "
+            "(or set OMP_PREFIX) or use backend=torch"
         )
     return None
 

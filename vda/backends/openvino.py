@@ -52,6 +52,7 @@ class OpenVinoRunner(GraphRunner):
     """OpenVINO compiled models over the IR of the exported graphs; precision via the inference precision hint."""
 
     backend = "openvino"
+    foreign_memory = True
 
     def __init__(self, model: VideoDepthAnything, device: str = OpenVinoConfig.device) -> None:
         super().__init__(model)
@@ -68,7 +69,20 @@ class OpenVinoRunner(GraphRunner):
         files = cached_graphs(self.model, (patch_hw[0] * PATCH_SIZE, patch_hw[1] * PATCH_SIZE), "openvino")
         core = ov.Core()
         config = {"INFERENCE_PRECISION_HINT": self.hint}
-        return tuple(core.compile_model(str(path), self.ov_device, config) for path in (files.encoder, files.head))
+        return tuple(self.checked(core.compile_model(str(path), self.ov_device, config)) for path in (files.encoder, files.head))
+
+    def checked(self, compiled):
+        """``compiled``, refused when OpenVINO chose another inference precision than the hint (hardware without
+        bf16/f16 runs f32, or bf16 for f16): the run would be labelled with a precision that did not run."""
+        used = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
+        if used != self.hint:
+            names = {hint: p.value for p, hint in OPENVINO_PRECISION_HINTS.items()}
+            runs = f"precision={names[used]}" if used in names else f"{used} only"
+            raise BackendUnavailableError(
+                f"openvino on {self.ov_device} runs {used}, not {self.hint}, for precision={self.precision.value} "
+                f"on this hardware; use {runs}"
+            )
+        return compiled
 
     def run_encoder(self, compiled, frames: torch.Tensor) -> Features:
         outputs = compiled(to_numpy(frames))
@@ -105,6 +119,7 @@ register_backend(
     OpenVinoConfig,
     help="OpenVINO on the exported graphs; precision fp32/bf16/fp16 -> inference precision hint f32/bf16/f16",
     whole_windows=True,
+    foreign_memory=OpenVinoRunner.foreign_memory,
 )
 
 __all__ = ["OPENVINO_DEVICES", "OpenVinoConfig", "OpenVinoRunner", "convert_openvino"]

@@ -29,6 +29,8 @@ class Runner:
     """Base runner: the torch network run eagerly (backend ``torch``)."""
 
     backend = "torch"
+    # Allocates device memory outside torch's allocator (its figures are then invisible to torch's counters).
+    foreign_memory = False
 
     def __init__(self, model: VideoDepthAnything) -> None:
         self.model = model

@@ -9,5 +9,5 @@
 * :mod:`vda.bench.recorder` — one MLflow run per job, nested runs per implementation;
 * :mod:`vda.bench.report` — Markdown table and PNG charts from an experiment's runs.
 
-The sweep's MLflow parent run (a Hydra callback) is :class:`vda.tracking.MlflowSweepRun`.
+The sweep's MLflow parent run (a Hydra callback) is :class:`vda.bench.sweep.BenchSweepRun` (report attached).
 """

@@ -10,13 +10,16 @@ from typing import Any, Optional
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
-from vda.bench.launcher import launch
-from vda.bench.recorder import job_name, record_job
+from vda.bench.launcher import LOG_FILE, launch
+from vda.bench.recorder import BENCH_VIEW, job_name, job_record
 from vda.bench.result import JobResult, Status
-
 from vda.errors import VDAError
+from vda.runtime.timing import STAGES
 from vda.runtime.signals import Interrupted
-from vda.tracking import configure, sweep_parent_run_id
+from vda.tracking import runs
+from vda.tracking.store import open_store
+from vda.tracking.sweep import sweep_parent_run_id
+from vda.tracking.ui import runs_url, where_logged
 
 
 class BenchJobFailed(VDAError):
@@ -28,7 +31,8 @@ class JobOutcome:
     name: str
     result: JobResult
     run_id: Optional[str]
-    tracking_uri: Optional[str]
+    # The line saying where the run was logged and the URL of its runs table (None when tracking is off).
+    where: Optional[str]
 
 
 def _output_dir() -> Optional[Path]:
@@ -42,26 +46,36 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def _overrides() -> str:
+    """The job's command-line overrides (empty outside Hydra)."""
+    return " ".join(HydraConfig.get().overrides.task) if HydraConfig.initialized() else ""
+
+
 def run_job(cfg: Any) -> JobOutcome:
     """Measure the job ``cfg`` describes and record it; never raises for a failed measurement.
 
     An interruption (SIGINT/SIGTERM) stops the job's process, records the job as ``killed`` (MLflow status
     KILLED) and is raised again, so a sweep stops after this job with the finished ones kept.
     """
+    workdir = _output_dir()
+    start_ms = runs.now_ms()
     try:
-        result = launch(cfg, _output_dir())
+        result = launch(cfg, workdir)
     except Interrupted as exc:
-        _record(cfg, JobResult(Status.killed, str(exc)))
+        _record(cfg, JobResult(Status.killed, str(exc)).timed(start_ms, runs.now_ms()), workdir)
         raise
-    return JobOutcome(job_name(cfg, result), result, *_record(cfg, result))
+    return JobOutcome(job_name(cfg, result), result, *_record(cfg, result, workdir))
 
 
-def _record(cfg: Any, result: JobResult) -> tuple[Optional[str], Optional[str]]:
-    """``(run_id, tracking_uri)`` of the job's MLflow run; ``(None, None)`` when tracking is off."""
+def _record(cfg: Any, result: JobResult, workdir: Optional[Path]) -> tuple[Optional[str], Optional[str]]:
+    """``(run_id, where)`` of the job's MLflow run (its worker's log attached); ``(None, None)`` when tracking is off."""
     if not cfg.mlflow.enabled:
         return None, None
-    uri = configure(cfg.mlflow)
-    return record_job(cfg, result, sweep_parent_run_id()), uri
+    store = open_store(cfg.mlflow, BENCH_VIEW)
+    log = workdir / LOG_FILE if workdir is not None and cfg.job.isolate else None
+    parent = sweep_parent_run_id()
+    run_id = runs.write(store, job_record(cfg, result, _overrides(), log), parent)
+    return run_id, where_logged(store, runs_url(store, BENCH_VIEW, parent))
 
 
 def _fmt(value: float, unit: str, digits: int = 1) -> str:
@@ -75,9 +89,12 @@ SUMMARY_METRICS = (
     ("latency_ms_p99", "p99", "ms", 1),
     ("throughput_fps", "", "frames/s", 2),
     ("first_call_s", "first call", "s", 2),
-    ("peak_mem_mb", "peak", "MiB", 0),
+    ("peak_memory_mib", "peak", "MiB", 0),
+    ("abs_rel", "AbsRel", "", 4),
+    ("rmse", "RMSE", "", 4),
+    ("delta1", "δ1", "", 4),
+    ("tae", "TAE", "", 3),
 )
-STAGE_PREFIX = "stage_s_"
 
 
 def summary(outcome: JobOutcome) -> str:
@@ -91,7 +108,7 @@ def summary(outcome: JobOutcome) -> str:
             f"{label} {_fmt(m[key], unit, digits)}".strip() for key, label, unit, digits in SUMMARY_METRICS if key in m
         ]
         lines = ["  ".join([f"{outcome.name}: ok", *shown])]
-    stages = {k[len(STAGE_PREFIX) :]: v for k, v in m.items() if k.startswith(STAGE_PREFIX)}
+    stages = {stage: m[f"stage_{stage}_s"] for stage in STAGES if f"stage_{stage}_s" in m}
     if stages:
         lines.append("  seconds per stage: " + "  ".join(f"{k} {v:.2f}" for k, v in stages.items()))
     for child in r.children:
@@ -103,8 +120,8 @@ def summary(outcome: JobOutcome) -> str:
             )
         else:
             lines.append(f"  {child.name}: {child.status.value} ({child.reason})")
-    if outcome.run_id:
-        lines.append(f"  MLflow run {outcome.run_id} in {outcome.tracking_uri}")
+    if outcome.where:
+        lines += [f"  MLflow run {outcome.run_id}", outcome.where]
     return "\n".join(lines)
 
 

@@ -46,7 +46,11 @@ def register_configs() -> None:
     cs.store(name="base_bench", node=BenchConfig)
     store_defaults(cs, "bench_defaults", "base_bench", BenchConfig(), scenario=DEFAULT_SCENARIO)
     for record in SCENARIOS.records():
-        cs.store(group="scenario", name=record.name, node=record.value.schema)
+        if record.value.defaults:  # the option also sets other groups' defaults, so it lives at the top level
+            node = {"scenario": OmegaConf.structured(record.value.schema), **record.value.defaults}
+            cs.store(group="scenario", name=record.name, node=node, package="_global_")
+        else:
+            cs.store(group="scenario", name=record.name, node=record.value.schema)
 
 
 def bench_config(data: dict | DictConfig) -> BenchConfig:

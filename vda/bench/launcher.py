@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -36,7 +37,17 @@ def _log_tail(path: Path) -> str:
 
 
 def run_isolated(cfg: Any, workdir: Path, timeout_s: float = 0.0) -> JobResult:
-    """Run the job in ``python -m vda.bench.worker``; config, result and log live in ``workdir``."""
+    """Run the job in ``python -m vda.bench.worker``; config, result and log live in ``workdir``. The result
+    carries the worker's own start and end (the process's when it left no result)."""
+    start_ms = _now_ms()
+    return _run_isolated(cfg, workdir, timeout_s).timed(start_ms, _now_ms())
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _run_isolated(cfg: Any, workdir: Path, timeout_s: float) -> JobResult:
     workdir.mkdir(parents=True, exist_ok=True)
     config_path, result_path, log_path = workdir / CONFIG_FILE, workdir / RESULT_FILE, workdir / LOG_FILE
     OmegaConf.save(OmegaConf.structured(cfg), config_path)
@@ -71,7 +82,8 @@ def launch(cfg: Any, workdir: Optional[Path] = None) -> JobResult:
     ``workdir`` receives the isolated job's config, result and log (default: a new temporary folder).
     """
     if not cfg.job.isolate:
-        return run_scenario(cfg)
+        start_ms = _now_ms()
+        return run_scenario(cfg).timed(start_ms, _now_ms())
     workdir = workdir or Path(tempfile.mkdtemp(prefix="vda-bench-job-"))
     return run_isolated(cfg, workdir, float(cfg.job.timeout_s))
 

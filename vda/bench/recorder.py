@@ -1,114 +1,96 @@
-"""Writes a :class:`JobResult` to MLflow: one run per job, one nested run per child (implementation).
+"""A benchmark job as MLflow runs: one run per job, one nested run per child (implementation).
 
-Params are the flattened resolved config (with the values resolved at run time, e.g. the window shape);
-tags are ``status``/``status_reason``, ``vda.kind`` (sweep, job or implementation), ``vda.scenario`` and the
-environment tags; the raw latency samples are the history of the metric ``latency_ms`` (one step per call).
+Names put what tells jobs apart first: ``sdpa·fp32 | forward vits cpu`` (``·openvino`` off the torch backend;
+``(unavailable)`` or another status after it when the job did not run). Params are the flattened resolved config
+plus the values resolved at run time (``device.resolved``, ``precision.resolved``, ``attention.resolved``,
+``backend.resolved``, the window shape); tags are ``status`` (and ``status_reason`` when it is not ok),
+``vda.kind`` (job or implementation), ``vda.scenario``, ``vda.config``, ``vda.overrides`` and the environment
+tags; the raw latency samples are the history of the metric ``latency_ms`` (one step per call); the worker's
+log is attached. The writing itself is :func:`vda.tracking.runs.write`.
 """
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
 from typing import Any, Optional
-
-from mlflow.entities import Metric, Param
-from mlflow.tracking import MlflowClient
 
 from vda.backends import BackendConfig
 from vda.bench.result import JobResult, Status
 from vda.config import to_plain_dict
-from vda.tracking import KIND_TAG, MAX_PARAM_LENGTH, MAX_TAG_LENGTH, PARENT_TAG, config_params, config_yaml, experiment_id
+from vda.tracking import runs
+from vda.tracking import tags as T
+from vda.tracking.sweep import CONFIG_TAG
+from vda.tracking.views import BENCH_SUMMARY_METRICS as SUMMARY_METRICS
+from vda.tracking.views import BENCH_VIEW
 
-SCENARIO_TAG = "vda.scenario"
 SAMPLES_METRIC = "latency_ms"
-# MLflow's log_batch limits per request.
-MAX_BATCH_METRICS = 1000
-MAX_BATCH_PARAMS = 100
+
+
+def config_label(cfg: Any, result: Optional[JobResult] = None) -> str:
+    """What tells a job apart in its sweep: ``sdpa·fp32`` (``·openvino`` off the torch backend); a job whose
+    children are the attention implementations (equivalence) is not labelled with one of them."""
+    c = to_plain_dict(cfg)
+    resolved = result.params if result is not None else {}
+    parts = [resolved.get("precision.resolved", c["precision"]["name"])]
+    if result is None or not result.children:
+        parts.insert(0, c["attention"]["name"])
+    if c["backend"]["name"] != BackendConfig.name:  # the default backend is not named
+        parts.append(c["backend"]["name"])
+    return "·".join(parts)
 
 
 def job_name(cfg: Any, result: Optional[JobResult] = None) -> str:
-    """``forward vits cpu fp32 sdpa`` (`` openvino`` appended off the default backend): the device and precision
-    actually used when the job resolved them.
-
-    A job whose children are the attention implementations (equivalence) is not named after one of them.
-    """
+    """``sdpa·fp32 | forward vits cpu``; ``xformers·fp32 (unavailable) | forward vits cpu`` when it did not run."""
     c = to_plain_dict(cfg)
     resolved = result.params if result is not None else {}
-    parts = [
-        c["scenario"]["name"],
-        c["encoder"]["name"],
-        resolved.get("device.resolved", c["device"]["name"]),
-        resolved.get("precision.resolved", c["precision"]["name"]),
-    ]
-    if result is None or not result.children:
-        parts.append(c["attention"]["name"])
-    if c["backend"]["name"] != BackendConfig.name:  # the default backend is not named
-        parts.append(c["backend"]["name"])
-    return " ".join(parts)
+    device = resolved.get("device.resolved", c["device"]["name"])
+    head = config_label(cfg, result)
+    if result is not None and result.status is not Status.ok:
+        head += f" ({result.status.value})"
+    return f"{head} | {c['scenario']['name']} {c['encoder']['name']} {device}"
 
 
 def run_status(status: Status) -> str:
     """MLflow's own run status: a job that could not run here is a finished measurement, a crash is not."""
     if status is Status.killed:
-        return "KILLED"
-    return "FINISHED" if status in (Status.ok, Status.unavailable) else "FAILED"
+        return runs.KILLED
+    return runs.FINISHED if status in (Status.ok, Status.unavailable) else runs.FAILED
 
 
-def _chunks(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
+def _record(result: JobResult, name: str, params: dict[str, Any], tags: dict[str, Any]) -> runs.RunRecord:
+    return runs.RunRecord(
+        name=name,
+        status=run_status(result.status),
+        tags={**result.tags, **tags, T.STATUS: result.status.value, T.STATUS_REASON: result.reason if result.status is not Status.ok else ""},
+        params=params,
+        metrics=result.metrics,
+        history={SAMPLES_METRIC: result.samples_ms} if result.samples_ms else {},
+        start_ms=result.start_ms,
+        end_ms=result.end_ms,
+    )
 
 
-def write_run(
-    client: MlflowClient,
-    experiment: str,
-    name: str,
-    result: JobResult,
-    params: dict[str, Any],
-    tags: dict[str, str],
-    parent_run_id: Optional[str] = None,
-) -> str:
-    all_tags = {
-        **result.tags,
-        **tags,
-        "status": result.status.value,
-        "status_reason": result.reason[:MAX_TAG_LENGTH],
-    }
-    if parent_run_id:
-        all_tags[PARENT_TAG] = parent_run_id
-    run = client.create_run(experiment, tags=all_tags, run_name=name)
-    run_id = run.info.run_id
-    now = int(time.time() * 1000)
-    metrics = [Metric(key, float(value), now, 0) for key, value in result.metrics.items()]
-    metrics += [Metric(SAMPLES_METRIC, float(v), now, step) for step, v in enumerate(result.samples_ms)]
-    param_list = [Param(key, str(value)[:MAX_PARAM_LENGTH]) for key, value in params.items()]
-    for batch in _chunks(param_list, MAX_BATCH_PARAMS):
-        client.log_batch(run_id, params=batch)
-    for batch in _chunks(metrics, MAX_BATCH_METRICS):
-        client.log_batch(run_id, metrics=batch)
-    client.set_terminated(run_id, run_status(result.status))
-    return run_id
-
-
-def record_job(cfg: Any, result: JobResult, parent_run_id: Optional[str] = None) -> str:
-    """Log the job as a run (nested under ``parent_run_id`` when given) and its children under it."""
-    client = MlflowClient()
-    experiment = experiment_id(cfg.mlflow.experiment)
-    params = {**config_params(cfg), **{key: str(value) for key, value in result.params.items()}}
+def job_record(cfg: Any, result: JobResult, overrides: str = "", log: Optional[Path] = None) -> runs.RunRecord:
+    """The job's run (its config as ``config.yaml``, its log when given) with one child run per implementation."""
+    params = {**runs.config_params(cfg), **{key: str(value) for key, value in result.params.items()}}
+    if result.children:  # the implementations compared are attention.resolved, not the configured one
+        params.pop("attention.name", None)
     scenario = str(to_plain_dict(cfg)["scenario"]["name"])
-    tags = {KIND_TAG: "job", SCENARIO_TAG: scenario}
-    run_id = write_run(client, experiment, job_name(cfg, result), result, params, tags, parent_run_id)
-    client.log_text(run_id, config_yaml(cfg), "config.yaml")
+    tags = {T.KIND: "job", T.SCENARIO: scenario, CONFIG_TAG: config_label(cfg, result), T.OVERRIDES: overrides}
+    record = _record(result, job_name(cfg, result), params, tags)
+    record.texts["config.yaml"] = runs.config_yaml(cfg)
+    record.texts.update(result.artifacts)
+    if log is not None and log.exists():
+        record.artifacts.append(log)
     for child in result.children:
         child.tags = result.tags
+        child.start_ms, child.end_ms = child.start_ms or result.start_ms, child.end_ms or result.end_ms
         child_params = {**params, **{key: str(value) for key, value in child.params.items()}}
-        child_tags = {KIND_TAG: "implementation", SCENARIO_TAG: scenario}
-        write_run(client, experiment, child.name, child, child_params, child_tags, run_id)
-    return run_id
+        child_params["attention.resolved"] = child.params.get("attention.name", "")
+        child_tags = {T.KIND: "implementation", T.SCENARIO: scenario, CONFIG_TAG: child.name}
+        name = child.name if child.status is Status.ok else f"{child.name} ({child.status.value})"
+        record.children.append(_record(child, name, child_params, child_tags))
+    return record
 
 
-__all__ = [
-    "SAMPLES_METRIC",
-    "job_name",
-    "record_job",
-    "write_run",
-]
+__all__ = ["BENCH_VIEW", "SAMPLES_METRIC", "SUMMARY_METRICS", "config_label", "job_name", "job_record", "run_status"]

@@ -2,9 +2,9 @@
 
     python -m vda.bench.report [--tracking-uri URI] [--experiment vda-bench] [--sweep latest|RUN_ID|all] [--out DIR]
 
-Writes ``DIR/report.md`` (tables: speed and memory, pipeline stages, equivalence; a note per run that did not
-run) and ``DIR/latency.png``, ``DIR/memory.png``, ``DIR/equivalence.png``, ``DIR/pipeline_stages.png`` for
-the data present. ``--sweep all`` (default) keeps the latest run of each configuration; ``latest`` the jobs
+Writes ``DIR/report.md`` (tables: speed and memory, pipeline stages, equivalence, accuracy; a note per run that
+did not run) and ``DIR/latency.png``, ``DIR/memory.png``, ``DIR/equivalence.png``, ``DIR/pipeline_stages.png``,
+``DIR/accuracy_speed.png`` for the data present. ``--sweep all`` (default) keeps the latest run of each configuration; ``latest`` the jobs
 of the most recent sweep; a run id the jobs of that sweep.
 """
 
@@ -19,10 +19,18 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from vda.backends import BackendConfig
-from vda.tracking import KIND_TAG, PARENT_TAG, default_tracking_uri
 from vda.bench.scenarios import SCENARIOS
 from vda.runtime.timing import STAGES
+from vda.tracking.store import default_tracking_uri
+from vda.tracking.tags import KIND as KIND_TAG
+from vda.tracking.tags import PARENT as PARENT_TAG
+
 MAX_RUNS = 50000
+ACCURACY_COUNTS = ("sequences", "frames", "missing_predictions", "nonfinite_frames", "collapsed_frames")
+# (metric, axis label) plotted against frames/s, one panel each when a job logged it
+ACCURACY_AXES = (("delta1", "δ1 (higher is better)"), ("abs_rel", "AbsRel (lower is better)"), ("tae", "TAE (lower is better)"))
+# A chart's legend goes right of the axes, clear of the bars (the saved figure grows to hold it).
+OUTSIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "borderaxespad": 0.0}
 
 
 @dataclass
@@ -43,6 +51,8 @@ class Row:
     workload: str
     start_time: int
     metrics: dict[str, float] = field(default_factory=dict)
+    # What an accuracy job scored with: the weights, or the folder of saved predictions.
+    weights: str = ""
 
     @property
     def config(self) -> str:
@@ -59,9 +69,14 @@ class Row:
         return self.kind == "job" and (self.scenario not in SCENARIOS or SCENARIOS.get(self.scenario).timed)
 
     @property
+    def scored(self) -> bool:
+        """A job of the accuracy scenario (it scores a dataset)."""
+        return self.kind == "job" and self.scenario == "accuracy"
+
+    @property
     def staged(self) -> bool:
         """Has per-stage seconds (a pipeline-like scenario)."""
-        return self.status == "ok" and any(k.startswith("stage_s_") for k in self.metrics)
+        return self.status == "ok" and any(k.startswith("stage_") and k.endswith("_s") for k in self.metrics)
 
     @property
     def key(self) -> tuple:
@@ -69,13 +84,23 @@ class Row:
 
 
 def _workload(params: dict[str, str]) -> str:
+    if "scenario.dataset" in params:
+        source = "saved predictions" if params.get("scenario.predictions", "None") != "None" else params.get("scenario.mode")
+        size = params.get("scenario.input_size", "None")
+        return f"{params['scenario.dataset']} {params.get('scenario.protocol')} {source}" + (f" @ {size}" if size != "None" else "")
     if "video.size" in params:
-        stub = " (stub model)" if params.get("scenario.stub_model") == "True" else ""
+        stub = " (no model)" if params.get("scenario.no_model") == "True" else ""
         return f"video {params['video.size']} @ {params.get('scenario.input_size', '?')}{stub}"
     dims = [params.get(f"scenario.{k}", "None") for k in ("batch", "frames", "height", "width")]
     if "None" in dims:  # the job stopped before resolving the device's default window
         return "device default"
     return "{}x{}x3x{}x{}".format(*dims)
+
+
+def _attention(params: dict[str, str]) -> str:
+    """The attention label: ``sdpa:flash`` when a kernel was forced, so runs of different kernels stay apart."""
+    name, kernel = params.get("attention.resolved", params.get("attention.name", "?")), params.get("attention.kernel", "auto")
+    return f"{name}:{kernel}" if name == "sdpa" and kernel != "auto" else name
 
 
 def row_from_run(run) -> Row:
@@ -90,11 +115,12 @@ def row_from_run(run) -> Row:
         encoder=p.get("encoder.name", "?"),
         device=p.get("device.resolved", p.get("device.name", "?")),
         precision=p.get("precision.resolved", p.get("precision.name", "?")),
-        attention=p.get("attention.name", "?"),
+        attention=_attention(p),
         backend=p.get("backend.name", BackendConfig.name),
         workload=_workload(p),
         start_time=run.info.start_time or 0,
         metrics=dict(run.data.metrics),
+        weights=t.get("vda.weights", p.get("model.checkpoint", "")),
     )
 
 
@@ -129,10 +155,21 @@ def load_rows(tracking_uri: str, experiment: str, sweep: str = "all") -> list[Ro
                 f"error: no sweep in experiment {experiment!r}; run run_bench.py -m ... or use --sweep all"
             )
         sweep = sweeps[0].info.run_id
-    jobs = {r.run_id for r in rows if r.kind == "job" and r.parent_id == sweep}
-    if not jobs:
+    chosen = _of_sweep(rows, sweep)
+    if not chosen:
         raise SystemExit(f"error: no jobs under sweep run {sweep} in experiment {experiment!r}")
+    return chosen
+
+
+def _of_sweep(rows: list[Row], sweep: str) -> list[Row]:
+    jobs = {r.run_id for r in rows if r.kind == "job" and r.parent_id == sweep}
     return [r for r in rows if r.run_id in jobs or (r.kind == "implementation" and r.parent_id in jobs)]
+
+
+def rows_of_sweep(client, experiment_id: str, sweep: str) -> list[Row]:
+    """The job and implementation runs of the sweep whose parent run is ``sweep``."""
+    runs = client.search_runs([experiment_id], max_results=MAX_RUNS, order_by=["attributes.start_time DESC"])
+    return _of_sweep([row_from_run(r) for r in runs if r.data.tags.get(KIND_TAG) in ("job", "implementation")], sweep)
 
 
 def _num(value: Optional[float], digits: int = 1) -> str:
@@ -192,7 +229,7 @@ def markdown(rows: list[Row], charts: Sequence[str], source: str) -> str:
                     _num(r.metrics.get("latency_ms_mean")),
                     _num(r.metrics.get("throughput_fps"), 2),
                     _num(r.metrics.get("first_call_s"), 2),
-                    _num(r.metrics.get("peak_mem_mb"), 0),
+                    _num(r.metrics.get("peak_memory_mib"), 0),
                 ]
                 for r in speed
             ],
@@ -202,7 +239,7 @@ def markdown(rows: list[Row], charts: Sequence[str], source: str) -> str:
         out += ["## Pipeline: seconds per pass in each stage", ""]
         out += _table(
             ["configuration", "input", *STAGES],
-            [[r.config, r.workload, *(_num(r.metrics.get(f"stage_s_{s}"), 2) for s in STAGES)] for r in stages],
+            [[r.config, r.workload, *(_num(r.metrics.get(f"stage_{s}_s"), 2) for s in STAGES)] for r in stages],
         )
         out.append("")
     if equiv:
@@ -221,7 +258,46 @@ def markdown(rows: list[Row], charts: Sequence[str], source: str) -> str:
             ],
         )
         out.append("")
-    failed = [r for r in _sorted(speed) + equiv if r.status != "ok"]
+    scored = _sorted([r for r in rows if r.scored])
+    if scored:
+        out += ["## Accuracy (AbsRel, RMSE, TAE: lower is better; δ1: higher is better)", ""]
+        out += _table(
+            [
+                "encoder",
+                "device",
+                "precision",
+                "attention",
+                "backend",
+                "dataset, protocol, mode @ size",
+                "status",
+                "weights",
+                "AbsRel",
+                "RMSE",
+                "δ1",
+                "TAE",
+                "frames/s",
+                "sequences",
+                "frames",
+                "missing",
+                "non-finite",
+                "collapsed",
+            ],
+            [
+                [
+                    *r.identity(),
+                    r.weights,
+                    _num(r.metrics.get("abs_rel"), 4),
+                    _num(r.metrics.get("rmse"), 4),
+                    _num(r.metrics.get("delta1"), 4),
+                    _num(r.metrics.get("tae"), 3),
+                    _num(r.metrics.get("throughput_fps"), 2),
+                    *(_num(r.metrics.get(k), 0) for k in ACCURACY_COUNTS),
+                ]
+                for r in scored
+            ],
+        )
+        out.append("")
+    failed = [r for r in _sorted(speed) + equiv + scored if r.status != "ok"]
     if failed:
         out += ["## Runs that did not produce numbers", ""]
         out += [f"- {r.scenario} {r.config} {r.workload}: **{r.status}** — {r.reason}" for r in failed]
@@ -231,8 +307,12 @@ def markdown(rows: list[Row], charts: Sequence[str], source: str) -> str:
     return "\n".join(out)
 
 
-def _barh(ax, labels: list[str], values: list[float], xlabel: str) -> None:
-    ax.barh(range(len(values)), values, color="#4c72b0")
+def _barh(ax, labels: list[str], values: list[float], xlabel: str, value_format: str = "") -> None:
+    """Horizontal bars, top to bottom in ``labels`` order; each bar labelled with its value when ``value_format``."""
+    bars = ax.barh(range(len(values)), values, color="#4c72b0")
+    if value_format:
+        ax.bar_label(bars, [format(v, value_format) for v in values], padding=3, fontsize=8)
+        ax.set_xlim(0, max(values) * 1.15)
     ax.set_yticks(range(len(values)), labels, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel(xlabel)
@@ -250,7 +330,7 @@ def charts(rows: list[Row], out_dir: Path) -> list[str]:
 
     def save(fig, name: str) -> None:
         fig.tight_layout()
-        fig.savefig(out_dir / name, dpi=110)
+        fig.savefig(out_dir / name, dpi=110, bbox_inches="tight")
         plt.close(fig)
         written.append(name)
 
@@ -268,21 +348,23 @@ def charts(rows: list[Row], out_dir: Path) -> list[str]:
         ax.plot([r.metrics["latency_ms_p99"] for r in forward], range(len(p50)), "k.", markersize=5)
         ax.set_title("forward latency")
         save(fig, "latency.png")
-    measured = _sorted([r for r in rows if r.kind == "job" and r.status == "ok" and "peak_mem_mb" in r.metrics])
+    measured = _sorted([r for r in rows if r.kind == "job" and r.status == "ok" and "peak_memory_mib" in r.metrics])
     if measured:
         fig, ax = plt.subplots(figsize=(9, height(len(measured))))
         _barh(
             ax,
             [f"{r.scenario} {r.config} {r.workload}" for r in measured],
-            [r.metrics["peak_mem_mb"] for r in measured],
+            [r.metrics["peak_memory_mib"] for r in measured],
             "peak memory, MiB (cuda: allocated; mps: allocated; cpu: RSS)",
+            ".0f",
         )
         ax.set_title("peak memory")
         save(fig, "memory.png")
     equiv = _sorted([r for r in rows if r.kind == "implementation" and r.status == "ok"])
     if equiv:
         fig, ax = plt.subplots(figsize=(9, height(2 * len(equiv))))
-        labels = [f"{r.config} {r.workload}" for r in equiv]
+        backend = lambda r: "" if r.backend == BackendConfig.name else f" {r.backend}"  # noqa: E731
+        labels = [f"{r.attention} {r.precision}{backend(r)} vs math fp32 ({r.encoder} {r.device}, {r.workload})" for r in equiv]
         tiny = 1e-12  # exact agreement would vanish on a log axis
         for offset, (metric, name) in enumerate((("equiv_max_abs_err", "max abs err"), ("equiv_rel_l2", "rel L2"))):
             values = [max(r.metrics.get(metric, math.nan), tiny) for r in equiv]
@@ -291,7 +373,7 @@ def charts(rows: list[Row], out_dir: Path) -> list[str]:
         ax.invert_yaxis()
         ax.set_xscale("log")
         ax.set_xlabel(f"error against math fp32 (log scale; exact agreement drawn at {tiny:g})")
-        ax.legend()
+        ax.legend(**OUTSIDE)
         ax.grid(axis="x", alpha=0.3)
         ax.set_title("output equivalence")
         save(fig, "equivalence.png")
@@ -300,15 +382,32 @@ def charts(rows: list[Row], out_dir: Path) -> list[str]:
         fig, ax = plt.subplots(figsize=(9, height(len(pipeline))))
         left = [0.0] * len(pipeline)
         for stage in STAGES:
-            values = [r.metrics.get(f"stage_s_{stage}", 0.0) for r in pipeline]
+            values = [r.metrics.get(f"stage_{stage}_s", 0.0) for r in pipeline]
             ax.barh(range(len(pipeline)), values, left=left, label=stage)
             left = [a + b for a, b in zip(left, values, strict=True)]
         ax.set_yticks(range(len(pipeline)), [f"{r.config} {r.workload}" for r in pipeline], fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel("seconds per pass over the video")
-        ax.legend(ncols=3, fontsize=8)
+        ax.legend(fontsize=8, **OUTSIDE)
         ax.set_title("pipeline stages")
         save(fig, "pipeline_stages.png")
+    scored = _sorted([r for r in rows if r.scored and r.status == "ok" and "throughput_fps" in r.metrics])
+    panels = [(key, label) for key, label in ACCURACY_AXES if any(key in r.metrics for r in scored)]
+    if panels:
+        fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+        for ax, (key, label) in zip(axes[0], panels, strict=True):
+            points = [r for r in scored if key in r.metrics]
+            for r in points:
+                ax.plot(r.metrics["throughput_fps"], r.metrics[key], "o")
+                ax.annotate(f"{r.config} {r.workload}", (r.metrics["throughput_fps"], r.metrics[key]), fontsize=7,
+                            xytext=(4, 4), textcoords="offset points")
+            ax.set_xlabel("inference frames/s")
+            ax.set_ylabel(label)
+            ax.ticklabel_format(axis="y", useOffset=False)
+            ax.margins(x=0.6, y=0.2)
+            ax.grid(alpha=0.3)
+        fig.suptitle("accuracy against speed (one point per job)")
+        save(fig, "accuracy_speed.png")
     return written
 
 

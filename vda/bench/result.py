@@ -10,7 +10,7 @@ import enum
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -43,6 +43,11 @@ class JobResult:
     children: list["JobResult"] = field(default_factory=list)
     # Display name of a child.
     name: str = ""
+    # Text files logged as the run's artifacts (file name -> content), e.g. a per-sequence CSV.
+    artifacts: dict[str, str] = field(default_factory=dict)
+    # When the measurement really started and ended (ms since the epoch; the worker's own clock).
+    start_ms: Optional[int] = None
+    end_ms: Optional[int] = None
 
     def to_json(self, path: Path) -> None:
         data = asdict(self)
@@ -54,6 +59,12 @@ class JobResult:
         data["status"] = Status(data["status"])
         data["children"] = [cls.from_dict(child) for child in data.get("children", [])]
         return cls(**data)
+
+    def timed(self, start_ms: int, end_ms: int) -> "JobResult":
+        """This result with ``start_ms``/``end_ms`` filled where the job did not record its own."""
+        self.start_ms = self.start_ms or start_ms
+        self.end_ms = self.end_ms or end_ms
+        return self
 
     @classmethod
     def from_json(cls, path: Path) -> "JobResult":

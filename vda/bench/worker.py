@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -21,8 +22,10 @@ def main(argv: list[str]) -> int:
         sys.stderr.write("usage: python -m vda.bench.worker CONFIG.yaml RESULT.json\n")
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    start_ms = int(time.time() * 1000)
     cfg = bench_config(OmegaConf.load(argv[0]))
-    run_scenario(cfg).to_json(Path(argv[1]))
+    result = run_scenario(cfg)
+    result.timed(start_ms, int(time.time() * 1000)).to_json(Path(argv[1]))
     return 0
 
 

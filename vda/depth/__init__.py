@@ -1,5 +1,6 @@
 """The depth algorithms: the offline windowed engine (with its encoder-feature cache), the stream, window
-planning, alignment, preprocessing, the modes that pick one, and the run of a video into its outputs."""
+planning, alignment, preprocessing, shot-cut detection, the modes that pick one, and the run of a video into its
+outputs."""
 
 from vda.depth.align import WindowAligner, scale_shift
 from vda.depth.engine import EngineStats, WindowedDepth

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vda.depth.scenes import SceneCutDetector, ShotSplitter
 from vda.errors import NonFiniteOutputError, VideoError
 from vda.depth.align import WindowAligner
 from vda.depth.preprocess import Preprocessor
@@ -72,6 +73,7 @@ class EngineStats:
     encoded_frames: int = 0  # frames that went through the encoder
     fp32_fallback_windows: int = 0  # windows recomputed in float32 because half precision gave NaN/inf
     degenerate_windows: int = 0  # windows aligned with scale 1, shift 0 (flat or inverted depth)
+    scene_cuts: int = 0  # shot cuts detected (infer.scene_cuts=true)
 
 
 class WindowedDepth:
@@ -79,6 +81,8 @@ class WindowedDepth:
 
     ``run(frames)`` takes RGB ``uint8`` frames ``[H, W, 3]`` and yields float32 depth maps ``[k, H, W]`` on
     the model's device, in frame order, at the decoded frame size; exactly one map per input frame.
+    With ``scene_threshold`` (see :mod:`vda.depth.scenes`) the frames are split at shot cuts and each shot runs
+    through the algorithm on its own (own windows, own alignment), so no window spans a cut.
     """
 
     def __init__(
@@ -87,8 +91,10 @@ class WindowedDepth:
         input_size: int = InferSettings.input_size,
         feature_cache: bool = InferSettings.feature_cache,
         times: Optional[StageTimes] = None,
+        scene_threshold: Optional[float] = None,
     ) -> None:
         self.model = model
+        self.scene_threshold = scene_threshold
         self.input_size = input_size
         self.feature_cache = feature_cache
         self.times = times if times is not None else StageTimes()
@@ -156,7 +162,16 @@ class WindowedDepth:
 
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[torch.Tensor]:
         self.stats = EngineStats()
-        source = iter(frames)
+        if self.scene_threshold is None:
+            yield from self._run_shot(iter(frames))
+            return
+        shots = ShotSplitter(frames, SceneCutDetector(self.scene_threshold))
+        for shot in shots:
+            yield from self._run_shot(shot)
+        self.stats.scene_cuts = shots.cuts
+
+    def _run_shot(self, source: Iterator[np.ndarray]) -> Iterator[torch.Tensor]:
+        """The algorithm over one shot's frames (the whole video when cuts are off), adding to ``stats``."""
         aligner = WindowAligner(metric=self.model.metric)
         bank = RowBank()
         pending: list[np.ndarray] = []  # decoded, not yet in the bank
@@ -196,8 +211,8 @@ class WindowedDepth:
             yield final
             bank.retain([sources[k] for k in KEYFRAMES] + ([decoded - 1] if eof else []))
             start += STRIDE
-        self.stats.frames = decoded
-        self.stats.degenerate_windows = aligner.degenerate_windows
+        self.stats.frames += decoded
+        self.stats.degenerate_windows += aligner.degenerate_windows
         tail = aligner.finish()[: decoded - emitted]
         emitted += len(tail)
         if emitted != decoded:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from vda.depth.engine import EngineStats, WindowedDepth
+from vda.depth.scenes import SceneCutDetector, scene_threshold
 from vda.registry import Registry
 from vda.runtime.timing import LatencyStats, StageTimes
 from vda.depth.stream import StreamingDepth
@@ -66,17 +67,32 @@ class StreamModeConfig(ModeConfig):
 
 
 class StreamEngine:
-    """Stream mode behind the offline engine's interface: ``run(frames)`` yields each frame's depth ``[1, H, W]``."""
+    """Stream mode behind the offline engine's interface: ``run(frames)`` yields each frame's depth ``[1, H, W]``.
 
-    def __init__(self, model: torch.nn.Module, input_size: int, cached_projections: bool, times: StageTimes) -> None:
+    With ``scene_threshold`` (see :mod:`vda.depth.scenes`) the temporal state is reset at every shot cut.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        input_size: int,
+        cached_projections: bool,
+        times: StageTimes,
+        scene_threshold: Optional[float] = None,
+    ) -> None:
         self.stream = StreamingDepth(model, input_size, cached_projections, times=times)
+        self.scene_threshold = scene_threshold
         self.stats = EngineStats()
         self.step_s: list[float] = []
 
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[torch.Tensor]:
         self.stream.reset()
         self.stats, self.step_s = EngineStats(), []
+        cut = SceneCutDetector(self.scene_threshold) if self.scene_threshold is not None else None
         for frame in frames:
+            if cut is not None and cut(frame):
+                self.stream.reset()
+                self.stats.scene_cuts += 1
             depth = self.stream.step_tensor(frame)
             self.step_s.append(self.stream.last_step_s)
             self.stats.frames += 1
@@ -86,7 +102,7 @@ class StreamEngine:
 
     def metrics(self) -> dict[str, float]:
         """Per-frame latency percentiles (after the first frame), the first frame's time and the state size."""
-        metrics = {"stream_state_mb": self.stream.state_bytes / 2**20}
+        metrics = {"stream_state_mib": self.stream.state_bytes / 2**20}
         if self.step_s:
             metrics["first_frame_s"] = self.step_s[0]
         if len(self.step_s) > 1:
@@ -135,11 +151,11 @@ def _open_stream(spec: str, cfg: Any) -> tuple[Clip, Iterable[np.ndarray], Calla
 
 
 def _offline_engine(model: torch.nn.Module, settings: Any, mode: Any, times: StageTimes) -> WindowedDepth:
-    return WindowedDepth(model, settings.input_size, settings.feature_cache, times)
+    return WindowedDepth(model, settings.input_size, settings.feature_cache, times, scene_threshold(settings))
 
 
 def _stream_engine(model: torch.nn.Module, settings: Any, mode: Any, times: StageTimes) -> StreamEngine:
-    return StreamEngine(model, settings.input_size, mode.cached_projections, times)
+    return StreamEngine(model, settings.input_size, mode.cached_projections, times, scene_threshold(settings))
 
 
 MODES: Registry[Mode] = Registry("mode")

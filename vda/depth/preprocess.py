@@ -57,7 +57,8 @@ class Preprocessor:
 
     def __call__(self, frames: Sequence[np.ndarray]) -> torch.Tensor:
         batch = to_device(torch.from_numpy(np.stack(frames)), self.device)  # [N, H, W, 3] uint8
-        x = batch.permute(0, 3, 1, 2).float().div_(255.0)
+        # contiguous NCHW: the permuted view is channels_last, which every op after it would keep
+        x = batch.permute(0, 3, 1, 2).contiguous().float().div_(255.0)
         x = F.interpolate(x, size=self.size, mode="bicubic", align_corners=False)
         return (x - self.mean) / self.std
 

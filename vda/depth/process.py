@@ -19,7 +19,8 @@ import torch
 from tqdm import tqdm
 
 from vda.depth.engine import EngineStats, WindowedDepth
-from vda.outputs.formats import OUTPUTS, OutputContext, OutputWriter, enabled_formats, finish_outputs
+from vda.depth.scenes import scene_threshold
+from vda.outputs.formats import OUTPUTS, OutputContext, OutputWriter, check_outputs, enabled_formats, finish_outputs
 from vda.outputs.writers import DepthStore, Staging, scratch_path, write_errors
 from vda.runtime.threads import BackgroundWriter, Prefetcher
 from vda.runtime.transfer import HostCopy, PendingCopy
@@ -43,6 +44,7 @@ class InferResult:
     stats: EngineStats
     peak_memory: dict[str, float]
     run_id: Optional[str] = None
+    where: Optional[str] = None  # where the run was tracked and the URL of its runs table
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -76,20 +78,24 @@ def process_video(
     output: Any,
     frames: Optional[Iterable[np.ndarray]] = None,
     engine: Optional[Callable[[StageTimes], Any]] = None,
+    stream: bool = False,
 ) -> InferResult:
     """Run the offline algorithm over ``info``'s video and write the outputs ``output`` enables.
 
     ``frames`` and ``engine`` replace the video reader and the offline engine (another mode, see
     :mod:`vda.depth.modes`): ``info`` is then any clip with ``path``, ``stem``, ``width``, ``height``, ``fps``
-    and ``estimated_frames``, and ``engine(times)`` makes the engine.
+    and ``estimated_frames``, and ``engine(times)`` makes the engine. ``stream``: the depth comes from a stream
+    (outputs that need a range fix it from the first frames instead of waiting for the end).
 
     ``settings``: an :class:`~vda.infer.config.InferSettings` (``input_size``, ``feature_cache``,
-    ``pipelined``); ``output``: an :class:`~vda.outputs.formats.OutputConfig`. Pipelined (the default), frames
+    ``pipelined``, ``sync_stages``); ``output``: an :class:`~vda.outputs.formats.OutputConfig`. Pipelined (the default), frames
     are decoded in a producer thread and the depth maps (appended to the scratch file) and the source copies are
     written in consumer threads, behind bounded queues, so the model's thread waits only for frames it needs;
     the ``decode`` and ``write`` stage seconds are then those threads' busy time. The second pass (npz, preview,
-    png16) runs after the last window, with a progress bar each.
+    png16 ...) runs after the last window, with a progress bar each; ``live`` writers (a running-range preview,
+    a stream's depth video) take each final map as it is appended to the store instead.
     """
+    check_outputs(output, model.metric)
 
     def copy_source(frame: np.ndarray) -> None:  # in the source-copy thread
         with src_times.stage("write"):
@@ -98,31 +104,40 @@ def process_video(
 
     def append_depth(depth: PendingCopy) -> None:  # in the depth-store thread
         with store_times.stage("write"):
-            store.append(depth.wait())
+            maps = depth.wait()
+            store.append(maps)
+            for writer in live:
+                writer.add_depth(maps)
 
     ahead = settings.pipelined
-    times = StageTimes(device=model.device)  # the model's thread
+    times = StageTimes(device=model.device, sync=settings.sync_stages)  # the model's thread
     decode_times, store_times, src_times = StageTimes(), StageTimes(), StageTimes()  # one per I/O thread
     staging = Staging(output_dir)
     scratch = scratch_path(output_dir, info.stem)
-    engine = engine(times) if engine is not None else WindowedDepth(model, settings.input_size, settings.feature_cache, times)
-    context = OutputContext(info, output, model.metric)
+    if engine is None:
+        engine = WindowedDepth(model, settings.input_size, settings.feature_cache, times, scene_threshold(settings))
+    else:
+        engine = engine(times)
+    context = OutputContext(info, output, model.metric, stream)
     host_copy = HostCopy(model.device)
     src_queue = BackgroundWriter(SRC_AHEAD if ahead else 0, name="vda-src-copy")
     store_queue = BackgroundWriter(DEPTH_AHEAD if ahead else 0, name="vda-depth-store")
     reader = frames if frames is not None else VideoReader(info)
     writers: list[OutputWriter] = []
     copies: list[OutputWriter] = []  # the writers that take the decoded frames
+    live: list[OutputWriter] = []  # the writers that take the depth as it comes
     store: Optional[DepthStore] = None
     started = time.perf_counter()
     try:
-        with MemoryTracker(model.device) as memory, write_errors(output_dir):
+        with MemoryTracker(model.device, other_runtimes=getattr(model, "foreign_memory", False)) as memory, write_errors(output_dir):
             store = DepthStore(scratch, info.height, info.width)
             for name in enabled_formats(output):
                 fmt = OUTPUTS.get(name)
-                writers.append(fmt.writer(staging.path(fmt.name_for(info.stem)), context))
+                writers.append(fmt.open(staging, info.stem, context))
                 if fmt.takes_frames:
                     copies.append(writers[-1])
+                if writers[-1].live:
+                    live.append(writers[-1])
             decoded = _frames(reader, decode_times, functools.partial(src_queue.submit, copy_source) if copies else None)
             with tqdm(
                 total=info.estimated_frames, unit="frame", desc=info.stem, disable=not output.progress, dynamic_ncols=True, leave=None
@@ -160,12 +175,13 @@ def process_video(
         seconds=finished - started,
         stage_seconds={stage: times.seconds.get(stage, 0.0) for stage in STAGES},
         stats=engine.stats,
-        peak_memory={"peak_memory_mb": memory.peak_mb, **memory.details},
+        peak_memory={"peak_memory_mib": memory.peak_mb, **memory.details},
         extra={
             "depth_min": store.min,
             "depth_max": store.max,
-            "seconds_after_model": finished - model_done,
+            "after_model_s": finished - model_done,
             "frames_skipped": getattr(reader, "frames_skipped", 0),
+            "scene_cuts": engine.stats.scene_cuts,
             **engine.metrics(),
         },
     )

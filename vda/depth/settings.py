@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from vda.depth.scenes import DEFAULT_SCENE_THRESHOLD
 from vda.video.reader import ALL_FRAMES, EVERY_FRAME, MAX_RES
 
 
@@ -23,6 +24,14 @@ class InferSettings:
     feature_cache: bool = True
     # Decode and write in background threads behind bounded queues; false: everything in one thread.
     pipelined: bool = True
+    # Split the video at shot cuts (offline: each shot runs on its own; stream: the state is reset). Off by
+    # default, as in the published algorithm; recommended for edited footage.
+    scene_cuts: bool = False
+    # A cut is a jump of the mean frame difference (thumbnails, 0..1) above the shot's recent level by this much.
+    scene_threshold: float = DEFAULT_SCENE_THRESHOLD
+    # Synchronise the device after every stage (exact per-stage split for profiling; stops copies overlapping
+    # with compute); false: CUDA stages are timed with events, without a host synchronisation.
+    sync_stages: bool = False
     # Folder or @list input: this many processes, each with its own model copy (several GPUs, or CPU threads split).
     workers: int = 1
     # Folder or @list input: process only shard i of n ("i/n", every n-th video from the i-th); null: all.

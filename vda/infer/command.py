@@ -20,10 +20,10 @@ def infer(cfg: InferConfig) -> Outcome:
     """Run the inference command for typed settings (``vda.config.to_object`` of the Hydra config)."""
     if MODES.get(cfg.mode.name).datasets and is_dataset(cfg.input):
         summary = run_dataset(cfg)
-        return Outcome([summary.line()], 1 if summary.failed else 0)
+        return Outcome([summary.line(), *([summary.where] if summary.where else [])], 1 if summary.failed else 0)
     result = run_inference(cfg)
     head = f"{result.input.name}: {result.frames} frames in {result.seconds:.1f} s ({result.fps:.2f} frames/s)"
-    return Outcome([head, *(f"  {path}" for path in result.outputs)])
+    return Outcome([head, *(f"  {path}" for path in result.outputs), *([result.where] if result.where else [])])
 
 
 __all__ = ["Outcome", "infer"]

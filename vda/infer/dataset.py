@@ -30,21 +30,20 @@ import torch
 from tqdm import tqdm
 
 from vda.errors import ConfigError
-from vda.factory import runtime_for
-from vda.tracking import KIND_TAG, PARENT_TAG, experiment_id, sweep_parent_run_id
-from vda.infer.single import (
-    check_config,
-    configure_mlflow,
-    load_model,
-    log_result,
-    run_tags,
-    tracked_run,
-)
-from vda.infer.config import InferConfig
-from vda.paths import resolve_path
-from vda.outputs.formats import enabled_formats, output_names
-from vda.outputs.writers import check_disk_space, check_output_dir, scratch_prefix, staged_prefix
 from vda.depth.process import InferResult, process_video
+from vda.factory import runtime_for
+from vda.infer import tracked
+from vda.infer.config import InferConfig
+from vda.infer.single import check_config, hydra_overrides, load_model
+from vda.outputs.formats import OUTPUTS, enabled_formats, output_bytes_per_frame, output_names
+from vda.outputs.writers import check_disk_space, check_output_dir, scratch_prefix, staged_prefix
+from vda.paths import resolve_path
+from vda.tracking import runs
+from vda.tracking import tags as T
+from vda.tracking.store import open_store
+from vda.tracking.sweep import sweep_parent_run_id
+from vda.tracking.ui import runs_url, where_logged
+from vda.runtime.device import facts, resolve_device
 from vda.video.reader import probe
 
 logger = logging.getLogger(__name__)
@@ -80,6 +79,9 @@ class VideoOutcome:
     seconds: Optional[float] = None
     error: str = ""
     result: Optional[InferResult] = None
+    # When its processing started and ended (ms since the epoch).
+    start_ms: Optional[int] = None
+    end_ms: Optional[int] = None
 
     def row(self) -> dict[str, str]:
         seconds = "" if self.seconds is None else f"{self.seconds:.3f}"
@@ -93,6 +95,7 @@ class DatasetSummary:
 
     outcomes: list[VideoOutcome]
     path: Path
+    where: Optional[str] = None  # where the runs were tracked and the URL of their runs table
 
     def count(self, status: str) -> int:
         return sum(outcome.status == status for outcome in self.outcomes)
@@ -207,17 +210,21 @@ def remove_stale(directory: Path, stems: Iterable[str]) -> None:
 # ---------------------------------------------------------------- one video
 def process_item(cfg: InferConfig, model: torch.nn.Module, item: DatasetItem, output_root: Path) -> VideoOutcome:
     """Probe and process one video; any failure becomes a ``failed`` outcome with a one-line error."""
-    started = time.perf_counter()
+    started, start_ms = time.perf_counter(), int(time.time() * 1000)
     try:
         info = probe(item.path, max_res=cfg.infer.max_res, target_fps=cfg.infer.target_fps, max_len=cfg.infer.max_len)
         directory = check_output_dir(item.output_dir(output_root))
-        check_disk_space(directory, info.estimated_frames, info.height, info.width, cfg.output.npz)
+        sizes = output_bytes_per_frame(cfg.output, info.height, info.width)
+        check_disk_space(directory, info.estimated_frames, info.height, info.width, sizes)
         result = process_video(model, info, directory, cfg.infer, cfg.output)
     except Exception as exc:  # one broken video must not stop the dataset
         message = str(exc).splitlines()[0] if str(exc) else ""
         error = f"{type(exc).__name__}: {message}"
-        return VideoOutcome(str(item.path), FAILED, None, time.perf_counter() - started, error)
-    return VideoOutcome(str(item.path), DONE, result.frames, result.seconds, result=result)
+        outcome = VideoOutcome(str(item.path), FAILED, None, time.perf_counter() - started, error)
+    else:
+        outcome = VideoOutcome(str(item.path), DONE, result.frames, result.seconds, result=result)
+    outcome.start_ms, outcome.end_ms = start_ms, int(time.time() * 1000)
+    return outcome
 
 
 # ---------------------------------------------------------------- worker processes
@@ -233,24 +240,23 @@ def _init_worker(cfg: InferConfig, slots: Any, threads: int) -> None:
         cfg = dataclasses.replace(cfg, device=dataclasses.replace(cfg.device, name=device))
     runtime = runtime_for(cfg)
     model, _ = load_model(cfg, runtime)
-    _WORKER.update(cfg=cfg, model=model, tags=run_tags(cfg, runtime) if cfg.mlflow.enabled else {})
+    _WORKER.update(cfg=cfg, model=model, runtime=runtime)
 
 
-def _work(item: DatasetItem, output_root: Path) -> tuple[VideoOutcome, dict[str, str]]:
-    return process_item(_WORKER["cfg"], _WORKER["model"], item, output_root), _WORKER["tags"]
+def _work(item: DatasetItem, output_root: Path) -> tuple[VideoOutcome, Any]:
+    return process_item(_WORKER["cfg"], _WORKER["model"], item, output_root), _WORKER["runtime"]
 
 
-def _in_process(cfg: InferConfig, items: list[DatasetItem], output_root: Path) -> Iterator[tuple[VideoOutcome, dict]]:
+def _in_process(cfg: InferConfig, items: list[DatasetItem], output_root: Path) -> Iterator[tuple[VideoOutcome, Any]]:
     runtime = runtime_for(cfg)
     model, _ = load_model(cfg, runtime)
-    tags = run_tags(cfg, runtime) if cfg.mlflow.enabled else {}
     for item in items:
-        yield process_item(cfg, model, item, output_root), tags
+        yield process_item(cfg, model, item, output_root), runtime
 
 
 def _in_workers(
     cfg: InferConfig, items: list[DatasetItem], output_root: Path, workers: int
-) -> Iterator[tuple[VideoOutcome, dict]]:
+) -> Iterator[tuple[VideoOutcome, Any]]:
     context = multiprocessing.get_context("spawn")  # no forked torch/CUDA state
     threads = max(torch.get_num_threads() // workers, 1)
     quiet = dataclasses.replace(cfg, output=dataclasses.replace(cfg.output, progress=False))
@@ -266,12 +272,23 @@ def _in_workers(
 
 
 # ---------------------------------------------------------------- the command
+def check_workers(workers: int, device: torch.device) -> None:
+    """Refuse more worker processes than the device can use (MPS: one GPU, each copy adds memory, not speed)."""
+    most = facts(device).max_workers
+    if most is not None and workers > most:
+        raise ConfigError(
+            f"infer.workers={workers} on {device.type}: each worker loads its own model onto the same GPU, "
+            f"for no speed-up; use infer.workers={most}"
+        )
+
+
 def run_dataset(cfg: InferConfig) -> DatasetSummary:
     """Process every video of ``cfg.input`` not already done (this shard only); see the module docstring."""
     check_config(cfg)
     index, count = parse_shard(cfg.infer.shard)
     if cfg.infer.workers < 1:
         raise ConfigError(f"infer.workers={cfg.infer.workers} starts no process; use 1 or more")
+    check_workers(cfg.infer.workers, resolve_device(cfg.device.name))
     items = select_shard(discover(cfg.input, cfg.input_glob), index, count)
     output_root = check_output_dir(resolve_path(cfg.output_dir))
     formats = enabled_formats(cfg.output)
@@ -293,7 +310,6 @@ def run_dataset(cfg: InferConfig) -> DatasetSummary:
     if pending:
         runtime_for(cfg)
         if tracker is not None:
-            configure_mlflow(cfg)
             tracker.start()
         try:
             _process(cfg, pending, output_root, outcomes, tracker, len(items))
@@ -322,13 +338,13 @@ def _process(
     by_input = {str(item.path): item for item in pending}
     failed = 0
     with tqdm(total=total, initial=len(outcomes), unit="video", desc="videos", disable=not cfg.output.progress) as bar:
-        for outcome, tags in stream:
+        for outcome, runtime in stream:
             outcomes[by_input[outcome.input]] = outcome
             if outcome.status == FAILED:
                 failed += 1
                 logger.error("%s: failed: %s", outcome.input, outcome.error)
             if tracker is not None:
-                tracker.log(outcome, tags)
+                tracker.log(outcome, runtime)
             bar.update(1)
             bar.set_postfix(failed=failed)
 
@@ -342,51 +358,54 @@ def write_summary(summary: DatasetSummary) -> None:
 
 
 class _Tracker:
-    """MLflow runs of a dataset: one per processed video, nested under the multirun's parent run (cluster
-    jobs, see :class:`vda.tracking.MlflowSweepRun`) or, in a plain run, under a parent run of its own."""
+    """MLflow runs of a dataset: one per processed or failed video (with its true start and end), nested under
+    the multirun's parent run (cluster jobs, see :class:`vda.tracking.sweep.SweepRun`) or, in a plain run, under
+    a parent run of its own."""
 
     def __init__(self, cfg: InferConfig) -> None:
         self.cfg = cfg
         self.parent: Optional[str] = None
         self.own = False
+        self.overrides = hydra_overrides()
 
     def start(self) -> None:
-        from mlflow.tracking import MlflowClient
-
+        """Open the store (a bad one refuses the dataset before any video) and the parent run."""
+        self.store = open_store(self.cfg.mlflow, tracked.INFER_VIEW)
         self.parent = sweep_parent_run_id()
         if self.parent is None:
-            tags = {KIND_TAG: DATASET_KIND, "input": self.cfg.input}
-            experiment = experiment_id(self.cfg.mlflow.experiment)
-            run = MlflowClient().create_run(experiment, tags=tags, run_name=f"dataset {self.cfg.input}")
-            self.parent, self.own = run.info.run_id, True
+            tags = {T.KIND: DATASET_KIND, "input": self.cfg.input, T.OVERRIDES: self.overrides}
+            self.parent = runs.create_run(self.store, f"dataset {self.cfg.input}", tags, None, runs.now_ms())
+            self.own = True
 
-    def log(self, outcome: VideoOutcome, tags: dict[str, str]) -> None:
-        from mlflow.tracking import MlflowClient
-
+    def log(self, outcome: VideoOutcome, runtime: Any) -> None:
+        stem = Path(outcome.input).stem
+        record = runs.RunRecord(
+            name=tracked.run_name(stem, self.cfg, runtime),
+            status=runs.FINISHED if outcome.result is not None else runs.FAILED,
+            tags={**tracked.run_tags(self.cfg, runtime, self.overrides), "input": outcome.input,
+                  T.STATUS: outcome.status, T.STATUS_REASON: outcome.error},
+            params={**runs.config_params(self.cfg), **tracked.resolved_params(self.cfg, runtime)},
+            start_ms=outcome.start_ms,
+            end_ms=outcome.end_ms,
+            texts={"config.yaml": runs.config_yaml(self.cfg)},
+        )
         if outcome.result is not None:
-            with tracked_run(self.cfg, outcome.result.input.stem, {**tags, "input": outcome.input}, self.parent):
-                log_result(outcome.result)
-            return
-        failed = {**tags, "input": outcome.input, "status": FAILED, "status_reason": outcome.error, PARENT_TAG: self.parent}
-        client = MlflowClient()
-        experiment = experiment_id(self.cfg.mlflow.experiment)
-        run = client.create_run(experiment, tags=failed, run_name=Path(outcome.input).stem)
-        client.set_terminated(run.info.run_id, "FAILED")
+            record.metrics = tracked.result_metrics(outcome.result)
+            record.tags.update(tracked.result_tags(outcome.result))
+            preview = OUTPUTS.get("vis").name_for(outcome.result.input.stem)
+            record.artifacts = [p for p in outcome.result.outputs if p.name == preview]
+        runs.write(self.store, record, self.parent)
 
     def finish(self, summary: Optional[DatasetSummary]) -> None:
-        """Tag the own parent run with the counts and end it (``summary`` None: the run was interrupted)."""
-        if not self.own:
+        """End the own parent run with the counts (``summary`` None: interrupted); say where the runs are."""
+        if self.own and summary is None:
+            self.store.client.set_terminated(self.parent, runs.KILLED)
             return
-        from mlflow.entities import RunTag
-        from mlflow.tracking import MlflowClient
-
-        client = MlflowClient()
-        if summary is None:
-            client.set_terminated(self.parent, "KILLED")
-            return
-        counts = [RunTag(f"videos.{status}", str(summary.count(status))) for status in (DONE, SKIPPED, FAILED)]
-        client.log_batch(self.parent, tags=counts)
-        client.set_terminated(self.parent, "FAILED" if summary.failed else "FINISHED")
+        if self.own:
+            runs.set_tags(self.store, self.parent, {f"videos.{status}": summary.count(status) for status in (DONE, SKIPPED, FAILED)})
+            self.store.client.set_terminated(self.parent, runs.FAILED if summary.failed else runs.FINISHED)
+        if summary is not None:
+            summary.where = where_logged(self.store, runs_url(self.store, tracked.INFER_VIEW, self.parent))
 
 
 __all__ = [

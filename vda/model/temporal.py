@@ -13,6 +13,8 @@ from vda.attention import AttentionOp
 from vda.runtime.precision import fp32_region
 
 MAX_FRAMES = 32  # length of the sinusoidal table stored in the checkpoints
+# The temporal blocks compute in float32 whatever the precision (see TemporalTransformerBlock.forward).
+TEMPORAL_DTYPE = torch.float32
 
 # Streaming rule: context = list[:STREAM_HEAD] + list[-STREAM_TAIL:] + the new frame (32 slots); the list
 # starts as frame 0 repeated MAX_FRAMES times and, from frame STREAM_DROP_AFTER + 1 on, loses its entry at
@@ -134,7 +136,7 @@ class TemporalTransformerBlock(nn.Module):
         # (65504) first when activations or weights are large (see the README); a no-op in float32.
         memories = memories if memories is not None else [None] * len(self.attention_blocks)
         with fp32_region(x.device):
-            x = x.float()
+            x = x.to(TEMPORAL_DTYPE)
             for attention, norm, memory in zip(self.attention_blocks, self.norms, memories, strict=True):
                 x = x + attention(norm(x), frames, memory)
             return x + self.ff(self.ff_norm(x))

@@ -61,18 +61,20 @@ def depth_bytes(frames: int, height: int, width: int) -> int:
     return frames * height * width * np.dtype(np.float32).itemsize
 
 
-def check_disk_space(directory: Path, frames: int | None, height: int, width: int, npz: bool) -> None:
-    """Refuse up front a run whose depth cannot fit: the scratch file, plus the ``.npz`` built from it."""
+def check_disk_space(directory: Path, frames: int | None, height: int, width: int, outputs: dict[str, int]) -> None:
+    """Refuse up front a run whose results cannot fit: the depth's scratch file plus every enabled output
+    (``outputs``: estimated bytes per frame by output name, see :func:`vda.outputs.formats.output_bytes_per_frame`)."""
     if frames is None:
         return
-    need = depth_bytes(frames, height, width) * (2 if npz else 1)
+    need = depth_bytes(frames, height, width) + frames * sum(outputs.values())
     free = shutil.disk_usage(directory).free
     if need > free:
         gib = 1 << 30
+        largest = max(outputs, key=outputs.get)
         raise OutputError(
-            f"{directory} has {free / gib:.1f} GiB free but the depth of ~{frames} frames at {width}x{height} needs "
-            f"~{need / gib:.1f} GiB (scratch file{' + npz' if npz else ''}); free space, pick another output_dir=, "
-            "lower infer.max_res= or infer.max_len=, or set output.npz=false"
+            f"{directory} has {free / gib:.1f} GiB free but ~{frames} frames at {width}x{height} need "
+            f"~{need / gib:.1f} GiB (scratch file + {' + '.join(outputs)}); free space, pick another output_dir=, "
+            f"lower infer.max_res= or infer.max_len=, or set output.{largest}=false"
         )
 
 

@@ -10,6 +10,7 @@ is one :class:`DeviceFacts` subclass registered in :data:`DEVICES`.
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ MAX_SCORE_BYTES = 1 << 30
 CUDA_GRID_LIMIT = 65535
 # MPS autocast shipped in torch 2.5, bf16 on MPS and bicubic resampling on MPS in 2.6: the floor on MPS.
 MPS_TORCH_FLOOR = (2, 6)
+# MPS runs bf16 from macOS 14 (Sonoma) on.
+MPS_BF16_MACOS = (14, 0)
 # Fused attention kernels (flash, cuDNN; all of them in bf16) need Ampere, compute capability 8.0.
 AMPERE = (8, 0)
 
@@ -63,10 +66,22 @@ class CudaEventStopwatch(Stopwatch):
         self._end = torch.cuda.Event(enable_timing=True)
         self._start.record(torch.cuda.current_stream(self.device))
 
-    def stop(self) -> float:
+    def mark(self) -> None:
+        """Record the end of the region without waiting for it (read later with :meth:`elapsed`)."""
         self._end.record(torch.cuda.current_stream(self.device))
+
+    def done(self) -> bool:
+        """Whether the device has reached the end of the region."""
+        return self._end.query()
+
+    def elapsed(self) -> float:
+        """Milliseconds of device time between start and :meth:`mark` (waits for the end event only)."""
         self._end.synchronize()
         return float(self._start.elapsed_time(self._end))
+
+    def stop(self) -> float:
+        self.mark()
+        return self.elapsed()
 
 
 @dataclass
@@ -76,8 +91,14 @@ class MemoryCounters:
     ``sampled``: probes (MiB) the tracker polls in a thread; ``headline``: the detail key reported as the peak.
     """
 
-    headline: str = "rss_peak_mb"
+    headline: str = "rss_peak_mib"
     sampled: dict[str, Callable[[], float]] = field(default_factory=dict)
+    # Whether the headline counts memory allocated outside torch's allocator (another runtime's): host RSS does.
+    sees_other_runtimes: bool = True
+
+    def device_wide(self, device: torch.device) -> Optional[Callable[[], float]]:
+        """A probe (MiB) of the memory in use on the whole device, whoever allocated it; None when there is none."""
+        return None
 
     def reset(self, device: torch.device) -> None:
         """Start a new region (clear peak counters)."""
@@ -93,7 +114,14 @@ class MemoryCounters:
 
 class CudaMemoryCounters(MemoryCounters):
     def __init__(self) -> None:
-        super().__init__(headline="cuda_peak_allocated_mb")
+        super().__init__(headline="cuda_peak_allocated_mib", sees_other_runtimes=False)
+
+    def device_wide(self, device: torch.device) -> Optional[Callable[[], float]]:
+        def used() -> float:
+            free, total = torch.cuda.mem_get_info(device)
+            return (total - free) / MIB
+
+        return used
 
     def reset(self, device: torch.device) -> None:
         torch.cuda.reset_peak_memory_stats(device)
@@ -103,8 +131,8 @@ class CudaMemoryCounters(MemoryCounters):
 
     def read(self, device: torch.device, peaks: dict[str, float]) -> dict[str, float]:
         return {
-            "cuda_peak_allocated_mb": torch.cuda.max_memory_allocated(device) / MIB,
-            "cuda_peak_reserved_mb": torch.cuda.max_memory_reserved(device) / MIB,
+            "cuda_peak_allocated_mib": torch.cuda.max_memory_allocated(device) / MIB,
+            "cuda_peak_reserved_mib": torch.cuda.max_memory_reserved(device) / MIB,
         }
 
 
@@ -113,18 +141,19 @@ class MpsMemoryCounters(MemoryCounters):
 
     def __init__(self) -> None:
         super().__init__(
-            headline="mps_peak_allocated_mb",
+            headline="mps_peak_allocated_mib",
             sampled={
                 "mps_allocated": lambda: torch.mps.current_allocated_memory() / MIB,
                 "mps_driver": lambda: torch.mps.driver_allocated_memory() / MIB,
             },
+            sees_other_runtimes=False,
         )
 
     def current(self, device: torch.device, peaks: dict[str, float]) -> float:
         return peaks["mps_allocated"]
 
     def read(self, device: torch.device, peaks: dict[str, float]) -> dict[str, float]:
-        return {"mps_peak_allocated_mb": peaks["mps_allocated"], "mps_peak_driver_mb": peaks["mps_driver"]}
+        return {"mps_peak_allocated_mib": peaks["mps_allocated"], "mps_peak_driver_mib": peaks["mps_driver"]}
 
 
 class DeviceFacts:
@@ -142,9 +171,26 @@ class DeviceFacts:
     attention_grid_limit: Optional[int] = None
     # SDPA may fall back to a kernel that materialises the scores (then split by MAX_SCORE_BYTES like math).
     sdpa_materialises_scores = False
+    # SDPA kernels without a float32 path: a float32 call (the temporal blocks) runs efficient/math instead.
+    sdpa_half_only_kernels: tuple[str, ...] = ()
     # Benchmark defaults: window (frames, height, width) and pipeline network input size.
     bench_window = (32, 518, 518)
     bench_input_size = 518
+    # Stage times are read from the stopwatch's device events later (its mark/done/elapsed) instead of a host
+    # synchronisation per stage, which would stop asynchronous copies from overlapping with compute.
+    deferred_timing = False
+    # Most model copies worth running on one device at once (None: no limit).
+    max_workers: Optional[int] = None
+    # How fp32 regions run, recorded with every benchmark job.
+    fp32_math_label = "ieee"
+
+    def device_count(self) -> int:
+        """How many devices of this type the machine has (the valid indices are 0 .. count - 1)."""
+        return 1
+
+    def fp32_math(self) -> contextlib.AbstractContextManager:
+        """Context in which float32 operations run in IEEE float32 (no reduced-precision shortcut)."""
+        return contextlib.nullcontext()
 
     def unavailable(self) -> Optional[str]:
         """Why the device cannot be used on this machine; None when it can."""
@@ -171,6 +217,10 @@ class DeviceFacts:
         """Why fused attention kernels (SDPA's flash/efficient/cuDNN, xformers) cannot run at ``precision``."""
         return None
 
+    def sdpa_auto_materialises(self, device: torch.device, dtype: torch.dtype) -> bool:
+        """Whether SDPA's ``auto`` choice falls back to its math kernel (which builds the scores) for ``dtype``."""
+        return self.sdpa_materialises_scores
+
 
 def mps_available() -> bool:
     backend = getattr(torch.backends, "mps", None)
@@ -188,10 +238,26 @@ def _capability_text(device: torch.device) -> str:
 class CudaFacts(DeviceFacts):
     auto_precision = "fp16"
     sdpa_kernels = ("auto", "flash", "efficient", "math", "cudnn")
+    sdpa_half_only_kernels = ("flash", "cudnn")
     stopwatch = CudaEventStopwatch
     memory = CudaMemoryCounters
     async_copies = True
     attention_grid_limit = CUDA_GRID_LIMIT
+    deferred_timing = True
+    fp32_math_label = "ieee (tf32 off)"
+
+    def device_count(self) -> int:
+        return torch.cuda.device_count()
+
+    @contextlib.contextmanager
+    def fp32_math(self):
+        """TF32 off for cuDNN convolutions (on by default from Ampere) and matmuls: fp32 means fp32."""
+        saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
     def unavailable(self) -> Optional[str]:
         if torch.cuda.is_available():
@@ -211,8 +277,12 @@ class CudaFacts(DeviceFacts):
         torch.cuda.empty_cache()
 
     def precision_problem(self, device: torch.device, precision: str) -> Optional[str]:
-        if precision == "bf16" and not torch.cuda.is_bf16_supported():
-            return f"precision=bf16 is not supported on {device} here; use precision=fp16 or precision=fp32"
+        # Not torch.cuda.is_bf16_supported(): it counts emulation as support and asks the current device.
+        if precision == "bf16" and cuda_capability(device) < AMPERE:
+            return (
+                f"precision=bf16 needs compute capability 8.0+ on {device} (this GPU: {_capability_text(device)}); "
+                "use precision=fp16 or precision=fp32"
+            )
         return None
 
     def sdpa_kernel_problem(self, device: torch.device, kernel: str, precision: str) -> Optional[str]:
@@ -235,10 +305,15 @@ class CudaFacts(DeviceFacts):
             )
         return None
 
+    def sdpa_auto_materialises(self, device: torch.device, dtype: torch.dtype) -> bool:
+        return dtype == torch.bfloat16 and cuda_capability(device) < AMPERE
+
 
 class MpsFacts(DeviceFacts):
     memory = MpsMemoryCounters
     sdpa_materialises_scores = True
+    # One GPU shared by every process: more model copies add memory, not speed.
+    max_workers = 1
 
     def unavailable(self, version: str = torch.__version__) -> Optional[str]:
         if not mps_available():
@@ -263,6 +338,9 @@ class MpsFacts(DeviceFacts):
     def precision_problem(self, device: torch.device, precision: str) -> Optional[str]:
         if not torch.amp.is_autocast_available("mps"):
             return f"precision={precision} needs autocast on MPS, which torch {torch.__version__} lacks; use precision=fp32"
+        if precision == "bf16" and not torch.backends.mps.is_macos_or_newer(*MPS_BF16_MACOS):
+            # Below macOS 14 autocast turns itself off (the run would be fp32 under a bf16 label) or ops raise.
+            return "precision=bf16 on MPS needs macOS 14 or newer; use precision=fp16 or precision=fp32"
         return None
 
 
@@ -303,10 +381,21 @@ def resolve_device(name: str | torch.device = AUTO) -> torch.device:
         raise DeviceUnavailableError("no device is usable")  # cpu always is
     if kind not in DEVICES:
         raise ConfigError(f"unknown device {name!r}; choose one of {', '.join(device_choices())}")
-    reason = DEVICES.get(kind).unavailable()
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"device={name} is not a device name; use {kind} or {kind}:N") from None
+    record = DEVICES.get(kind)
+    reason = record.unavailable()
     if reason is not None:
         raise DeviceUnavailableError(reason)
-    return torch.device(name)
+    count = record.device_count()
+    if device.index is not None and device.index >= count:
+        raise DeviceUnavailableError(
+            f"device={name} does not exist: this machine has {count} {kind} device{'s' if count != 1 else ''} "
+            f"(indices 0..{count - 1}); use {kind}:0 or {kind}"
+        )
+    return device
 
 
 def synchronize(device: torch.device) -> None:

@@ -10,6 +10,12 @@
   ``ru_maxrss`` when the process-lifetime maximum was reached inside the region (it catches spikes
   between samples).
 
+A region that runs another runtime on the device (``other_runtimes=True``: ONNX Runtime on CUDA, whose memory
+torch's allocator never sees) reports the sampled device-wide memory in use instead (CUDA: ``mem_get_info``,
+other processes on the GPU included), or NaN (unavailable) where the device has no such counter (MPS): never
+torch's small figure. Trackers nest: an inner region resets CUDA's peak counters, so the outer region folds
+the peak so far into its own before that happens.
+
 The device counters come from the device's record in :mod:`vda.runtime.device`. Host RSS is sampled on every device, since host memory matters on GPU machines too. Peaks are absolute
 (the process's footprint, weights included); ``increase_mb`` is the rise over the value at entry.
 """
@@ -17,6 +23,7 @@ The device counters come from the device's record in :mod:`vda.runtime.device`. 
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import threading
 from typing import Optional
@@ -68,10 +75,19 @@ class _Sampler(threading.Thread):
         self.sample()
 
 
-class MemoryTracker:
-    """Context manager measuring peak memory on ``device`` (see the module docstring)."""
+DEVICE_USED = "device_used"  # sampled probe of the device-wide memory in use
 
-    def __init__(self, device: torch.device | str = "cpu", interval_s: float = 0.005) -> None:
+
+class MemoryTracker:
+    """Context manager measuring peak memory on ``device`` (see the module docstring).
+
+    ``other_runtimes``: the region runs a runtime that allocates device memory outside torch (a graph backend).
+    """
+
+    _open: list["MemoryTracker"] = []  # regions open now, outermost first
+    _lock = threading.Lock()
+
+    def __init__(self, device: torch.device | str = "cpu", interval_s: float = 0.005, other_runtimes: bool = False) -> None:
         self.device = torch.device(device)
         self.interval_s = interval_s
         self.peak_mb: float = float("nan")
@@ -80,28 +96,54 @@ class MemoryTracker:
         self._counters = facts(self.device).memory()
         self._sampler: Optional[_Sampler] = None
         self._ru_start: Optional[float] = None
+        self._folded: dict[str, float] = {}  # counter peaks read before an inner region reset them
+        self._probes = {"rss": rss_mb, **self._counters.sampled}
+        self._headline = self._counters.headline
+        if other_runtimes and not self._counters.sees_other_runtimes:
+            probe = self._counters.device_wide(self.device)
+            self._headline = f"{DEVICE_USED}_peak_mib" if probe is not None else None
+            if probe is not None:
+                self._probes[DEVICE_USED] = probe
+
+    def _fold(self) -> None:
+        """Keep the counter peaks so far: an inner region is about to reset the counters."""
+        for key, value in self._counters.read(self.device, self._sampler.peaks).items():
+            self._folded[key] = max(self._folded.get(key, value), value)
 
     def __enter__(self) -> "MemoryTracker":
         synchronize(self.device)
-        self._counters.reset(self.device)
+        with self._lock:
+            for outer in self._open:
+                if outer.device == self.device:
+                    outer._fold()
+            self._counters.reset(self.device)
+            self._open.append(self)
         self._ru_start = ru_maxrss_mb()
-        self._sampler = _Sampler({"rss": rss_mb, **self._counters.sampled}, self.interval_s)
+        self._sampler = _Sampler(self._probes, self.interval_s)
         self._sampler.start()
-        self.baseline_mb = self._counters.current(self.device, self._sampler.peaks)
+        if self._headline == self._counters.headline:
+            self.baseline_mb = self._counters.current(self.device, self._sampler.peaks)
+        elif self._headline is not None:
+            self.baseline_mb = self._sampler.peaks[DEVICE_USED]
         return self
 
     def __exit__(self, *exc) -> None:
         synchronize(self.device)
         self._sampler.stop()
+        with self._lock:
+            self._open.remove(self)
         peaks = self._sampler.peaks
-        details = {"rss_peak_mb": peaks["rss"]}
+        details = {"rss_peak_mib": peaks["rss"]}
         ru_end = ru_maxrss_mb()
         # The lifetime maximum moved inside the region: it is this region's peak, spikes included. (A child
         # process starts with its parent's maximum on Linux, so ru_maxrss alone can say nothing about a region.)
         if ru_end is not None and self._ru_start is not None and ru_end > self._ru_start:
-            details["rss_peak_mb"] = max(peaks["rss"], ru_end)
-        details.update(self._counters.read(self.device, peaks))
-        self.peak_mb = details[self._counters.headline]
+            details["rss_peak_mib"] = max(peaks["rss"], ru_end)
+        for key, value in self._counters.read(self.device, peaks).items():
+            details[key] = max(value, self._folded.get(key, value))
+        if DEVICE_USED in peaks:
+            details[f"{DEVICE_USED}_peak_mib"] = peaks[DEVICE_USED]
+        self.peak_mb = details[self._headline] if self._headline is not None else math.nan
         self.details = details
         logger.debug("peak memory on %s: %.1f MiB (%s)", self.device, self.peak_mb, details)
 

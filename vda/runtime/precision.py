@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+from typing import Iterator
 
 import torch
 
@@ -43,11 +44,17 @@ def resolve_precision(name: str | Precision, device: torch.device) -> Precision:
     return precision
 
 
-def autocast(device: torch.device, precision: Precision) -> contextlib.AbstractContextManager:
-    """Autocast context for ``device.type`` (never a hard-coded ``"cuda"``); a no-op for fp32."""
-    if precision in (Precision.fp32, Precision.auto):
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=precision.dtype)
+@contextlib.contextmanager
+def autocast(device: torch.device, precision: Precision) -> Iterator[None]:
+    """Autocast for ``device.type`` (never a hard-coded ``"cuda"``), none at all for fp32; in both, the float32
+    operations run in IEEE float32 (TF32 off on CUDA: an fp32 label, or the fp32 regions of a half-precision
+    run, mean float32)."""
+    with facts(device).fp32_math():
+        if precision in (Precision.fp32, Precision.auto):
+            yield
+        else:
+            with torch.autocast(device_type=device.type, dtype=precision.dtype):
+                yield
 
 
 def fp32_region(device: torch.device) -> contextlib.AbstractContextManager:

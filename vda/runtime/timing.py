@@ -14,8 +14,8 @@ import contextlib
 import logging
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Callable, Iterator, Optional, TypeVar
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import numpy as np
 import torch
@@ -148,31 +148,58 @@ def time_first_call(fn: Callable[[], T], device: torch.device | str) -> tuple[T,
     return result, time.perf_counter() - t0
 
 
-@dataclass
 class StageTimes:
     """Seconds per named stage, accumulated over many calls.
 
-    With a ``device`` the device is synchronised at the end of each stage so that asynchronous work is
-    charged to the stage that queued it (at the cost of serialising host and device).
+    With a ``device`` the asynchronous work a stage queues is charged to it. On a device with event timing
+    (CUDA) each stage records two events and is charged ``max(host seconds, device seconds between its
+    events)``, read once the device has passed them: no host synchronisation per stage, so pinned copies overlap
+    with compute. ``sync=True`` (profiling) or a device without events synchronises after every stage instead,
+    which serialises host and device.
     """
 
-    device: Optional[torch.device] = None
-    seconds: dict[str, float] = field(default_factory=dict)
-    calls: dict[str, int] = field(default_factory=dict)
+    def __init__(self, device: Optional[torch.device] = None, sync: bool = False) -> None:
+        self.device = torch.device(device) if device is not None else None
+        self.sync = sync
+        self.calls: dict[str, int] = {}
+        self._seconds: dict[str, float] = {}
+        self._deferred = self.device is not None and not sync and facts(self.device).deferred_timing
+        self._pending: list[tuple[str, float, Any]] = []  # (stage, host seconds, marked stopwatch)
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        watch = facts(self.device).stopwatch(self.device) if self._deferred else None
+        if watch is not None:
+            watch.start()
         t0 = time.perf_counter()
         try:
             yield
         finally:
-            if self.device is not None:
-                synchronize(self.device)
-            self.add(name, time.perf_counter() - t0)
+            if watch is not None:
+                watch.mark()
+                self._pending.append((name, time.perf_counter() - t0, watch))
+                self.calls[name] = self.calls.get(name, 0) + 1
+                self._collect(wait=False)
+            else:
+                if self.device is not None:
+                    synchronize(self.device)
+                self.add(name, time.perf_counter() - t0)
+
+    def _collect(self, wait: bool) -> None:
+        """Charge the pending stages the device has passed (all of them with ``wait``)."""
+        while self._pending and (wait or self._pending[0][2].done()):
+            name, host_s, watch = self._pending.pop(0)
+            self._seconds[name] = self._seconds.get(name, 0.0) + max(host_s, watch.elapsed() / 1000.0)
 
     def add(self, name: str, seconds: float) -> None:
-        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        self._seconds[name] = self._seconds.get(name, 0.0) + seconds
         self.calls[name] = self.calls.get(name, 0) + 1
+
+    @property
+    def seconds(self) -> dict[str, float]:
+        """Seconds per stage (waits for the device to pass the stages still pending)."""
+        self._collect(wait=True)
+        return self._seconds
 
     @property
     def total(self) -> float:

@@ -77,10 +77,7 @@ class Colorizer:
     """
 
     def __init__(self, d_min: float, d_max: float, lut: Optional[np.ndarray] = None) -> None:
-        d_min, d_max = float(d_min), float(d_max)
-        span = d_max - d_min
-        self.d_min = d_min
-        self.scale = 255.0 / span if span > 0 else 0.0
+        self.set_range(d_min, d_max)
         self.lut = gray_lut() if lut is None else np.ascontiguousarray(lut, dtype=np.uint8)
         if self.lut.shape != (256, 3):
             raise ValueError(f"expected a [256, 3] colour table, got {self.lut.shape}")
@@ -91,6 +88,13 @@ class Colorizer:
         pairs[:, :, 3:] = self.lut[:, None, :]
         self._pairs = pairs.reshape(65536, 6).view("V6").ravel() if sys.byteorder == "little" else None
         self._buffers: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def set_range(self, d_min: float, d_max: float) -> None:
+        """Normalise the next maps by ``d_min`` .. ``d_max`` (a constant range gives colour 0)."""
+        d_min, d_max = float(d_min), float(d_max)
+        span = d_max - d_min
+        self.d_min = d_min
+        self.scale = 255.0 / span if span > 0 else 0.0
 
     def index(self, depth: np.ndarray) -> np.ndarray:
         """Depth ``[H, W]`` -> colour index ``uint8`` ``[H, W]`` (a buffer reused by the next call)."""

@@ -16,9 +16,9 @@ import torch
 
 from vda.bench.result import JobResult, from_exception
 from vda.bench.scenarios.base import SCENARIOS, Scenario
-from vda.runtime.device import resolve_device
+from vda.runtime.device import facts, resolve_device
 from vda.runtime.precision import resolve_precision
-from vda.tracking import environment_tags
+from vda.tracking.tags import environment_tags
 
 logger = logging.getLogger(__name__)
 
@@ -38,17 +38,21 @@ def run_scenario(cfg: Any) -> JobResult:
     try:
         scenario = SCENARIOS.get(cfg.scenario.name)
         device = resolve_device(cfg.device.name)
-        resolved["device.resolved"] = device.type
+        resolved["device.resolved"] = str(device)
         precision = resolve_precision(cfg.precision.name, device)
         resolved["precision.resolved"] = precision.value
+        resolved["precision.fp32_math"] = facts(device).fp32_math_label
         result = scenario.run(cfg, device, precision)
     except Exception as exc:  # every failure becomes a recorded result
         logger.debug("job failed", exc_info=True)
         result = from_exception(exc)
     finally:
         torch.set_num_threads(threads)
+    compared = [child.params.get("attention.name", child.name) for child in result.children]
+    resolved["attention.resolved"] = ",".join(compared) if compared else str(cfg.attention.name)
+    resolved["backend.resolved"] = str(cfg.backend.name)
     result.params.update(resolved)
-    result.tags = environment_tags(device if device is not None else torch.device("cpu"))
+    result.tags = {**environment_tags(device if device is not None else torch.device("cpu")), **result.tags}
     if device is None:
         result.tags["device"] = str(cfg.device.name)
     return result

@@ -7,7 +7,7 @@ the ``scenario`` Hydra group is generated from the registry, and the report plac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from omegaconf import MISSING
@@ -58,6 +58,9 @@ class Scenario:
     run: Callable[..., Any]  # run(cfg: BenchConfig, device, precision) -> JobResult
     # Its job runs are timed (latency/throughput table and charts); otherwise their children are the result.
     timed: bool = True
+    # Values this scenario gives other config groups by default (e.g. {"model": {"checkpoint": "auto"}});
+    # the command line still overrides them.
+    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 SCENARIOS: Registry[Scenario] = Registry("scenario")

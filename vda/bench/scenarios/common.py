@@ -14,6 +14,7 @@ from vda.factory import Runtime, assemble
 from vda.paths import resolve_path
 from vda.depth.windows import WINDOW
 from vda.runtime.device import facts
+from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
 from vda.video.synthetic import synthetic_clip
 
@@ -55,6 +56,11 @@ def build_for(cfg: Any, device: torch.device, precision: Precision, attention: O
     """The runner ``cfg`` asks for (device and precision already resolved), optionally with another attention."""
     options = check_attention(attention or cfg.attention, device, precision.value)
     return assemble(cfg, Runtime(device, precision, options))
+
+
+def memory_tracker(cfg: Any, device: torch.device) -> MemoryTracker:
+    """The peak-memory region of a job: device-wide figures where the backend allocates outside torch."""
+    return MemoryTracker(device, other_runtimes=backends.get_backend(cfg.backend.name).foreign_memory)
 
 
 def clip_path(scenario: Any, workdir: Path) -> Path:

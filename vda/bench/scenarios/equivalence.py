@@ -72,7 +72,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     return JobResult(
         status=Status.ok,
         reason=summary,
-        metrics={"peak_mem_mb": memory.peak_mb, **{f"mem_{k}": v for k, v in memory.details.items()}},
+        metrics={"peak_memory_mib": memory.peak_mb, **memory.details},
         params=shape_params(shape),
         children=children,
     )

@@ -9,8 +9,7 @@ import torch
 
 from vda.bench.result import JobResult
 from vda.bench.scenarios.base import SCENARIOS, Scenario, WindowScenarioConfig
-from vda.bench.scenarios.common import build_for, random_window, shape_params, window_shape
-from vda.runtime.memory import MemoryTracker
+from vda.bench.scenarios.common import build_for, memory_tracker, random_window, shape_params, window_shape
 from vda.runtime.precision import Precision
 from vda.runtime.timing import LatencyTracker, time_first_call
 
@@ -39,7 +38,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
         min_time_s=float(scenario.min_time_s),
         max_runs=int(scenario.max_runs),
     )
-    with torch.inference_mode(), MemoryTracker(device) as memory:
+    with torch.inference_mode(), memory_tracker(cfg, device) as memory:
 
         def load_and_first_forward():
             model = build_for(cfg, device, precision)
@@ -53,8 +52,8 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
         **stats.metrics(),
         "first_call_s": first_call_s,
         "throughput_fps": stats.throughput(frames_per_call),
-        "peak_mem_mb": memory.peak_mb,
-        **{f"mem_{name}": value for name, value in memory.details.items()},
+        "peak_memory_mib": memory.peak_mb,
+        **memory.details,
     }
     return JobResult(metrics=metrics, params=shape_params(shape), samples_ms=list(stats.samples_ms))
 

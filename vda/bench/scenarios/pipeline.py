@@ -1,7 +1,7 @@
 """``pipeline``: end-to-end frames/s of the video inference, with the seconds spent in each stage.
 
 The model is built and a first (cold) pass over the video gives ``first_call_s``; then ``repeats`` passes are
-measured: ``throughput_fps`` is frames over their seconds, ``stage_s_<stage>`` the mean seconds per pass
+measured: ``throughput_fps`` is frames over their seconds, ``stage_<stage>_s`` the mean seconds per pass
 spent in decode, preprocess, encoder, head, align and write, ``stage_frac_<stage>`` their share.
 """
 
@@ -17,7 +17,7 @@ import torch
 
 from vda.bench.result import JobResult
 from vda.bench.scenarios.base import SCENARIOS, ClipScenarioConfig, Scenario
-from vda.bench.scenarios.common import build_for, clip_path
+from vda.bench.scenarios.common import build_for, clip_path, memory_tracker
 from vda.errors import ConfigError
 from vda.paths import resolve_path
 from vda.depth.settings import InferSettings
@@ -25,7 +25,6 @@ from vda.outputs.formats import OutputConfig
 from vda.bench.no_model import NoModel
 from vda.depth.process import InferResult, process_video
 from vda.runtime.device import facts
-from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
 from vda.runtime.timing import STAGES, time_first_call
 from vda.video import probe
@@ -68,7 +67,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
             out.mkdir()
             return process_video(model, info, out, settings, output)
 
-        with MemoryTracker(device) as memory:
+        with memory_tracker(cfg, device) as memory:
 
             def load_and_first_pass() -> torch.nn.Module:
                 model = NoModel(device, bool(cfg.model.metric)) if scenario.no_model else build_for(cfg, device, precision)
@@ -88,14 +87,14 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     metrics = {
         "throughput_fps": frames / seconds,
         "first_call_s": first_call_s,
-        "peak_mem_mb": memory.peak_mb,
-        "pipeline_frames": float(passes[0].frames),
-        "pipeline_s_mean": seconds / len(passes),
-        "pipeline_s_after_model_mean": sum(p.extra["seconds_after_model"] for p in passes) / len(passes),
+        "peak_memory_mib": memory.peak_mb,
+        "frames": float(passes[0].frames),
+        "duration_s": seconds / len(passes),
+        "after_model_s": sum(p.extra["after_model_s"] for p in passes) / len(passes),
         "encoded_frames": float(passes[0].stats.encoded_frames),
-        **{f"stage_s_{stage}": value for stage, value in stage_s.items()},
-        **{f"stage_frac_{stage}": (value / staged if staged > 0 else 0.0) for stage, value in stage_s.items()},
-        **{f"mem_{name}": value for name, value in memory.details.items()},
+        **{f"stage_{stage}_s": value for stage, value in stage_s.items()},
+        **{f"stage_{stage}_fraction": (value / staged if staged > 0 else 0.0) for stage, value in stage_s.items()},
+        **memory.details,
     }
     params = {
         "scenario.input": str(info.path),

@@ -18,12 +18,11 @@ import torch
 from vda.bench.agreement import compare
 from vda.bench.result import JobResult
 from vda.bench.scenarios.base import SCENARIOS, ClipScenarioConfig, Scenario
-from vda.bench.scenarios.common import build_for, clip_path
+from vda.bench.scenarios.common import build_for, clip_path, memory_tracker
 from vda.errors import ConfigError
 from vda.depth.engine import WindowedDepth
 from vda.factory import check_mode_backend
 from vda.runtime.device import facts
-from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
 from vda.runtime.timing import LatencyStats, time_first_call
 from vda.depth.stream import StreamingDepth
@@ -51,7 +50,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     try:
         # frames decoded one at a time (a long stream never sits in memory), and again for the offline run
         info = probe(clip_path(scenario, workdir), max_res=scenario.max_res)
-        with torch.inference_mode(), MemoryTracker(device) as memory:
+        with torch.inference_mode(), memory_tracker(cfg, device) as memory:
             model, build_s = time_first_call(lambda: build_for(cfg, device, precision), device)
             stream = StreamingDepth(model, input_size, scenario.cached_projections)
             depth, steps_ms = [], []
@@ -73,9 +72,9 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
         "throughput_fps": 1000.0 / stats.mean,
         "first_call_s": build_s + steps_ms[0] / 1000.0,
         "first_frame_s": steps_ms[0] / 1000.0,
-        "stream_state_mb": stream.state_bytes / 2**20,
-        "peak_mem_mb": memory.peak_mb,
-        **{f"mem_{name}": value for name, value in memory.details.items()},
+        "stream_state_mib": stream.state_bytes / 2**20,
+        "peak_memory_mib": memory.peak_mb,
+        **memory.details,
     }
     if scenario.vs_offline:
         gap = compare(np.stack(depth), offline.numpy())
