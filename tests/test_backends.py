@@ -1,4 +1,7 @@
-"""Runtime backends: export, the graph cache, equivalence with eager torch, availability messages."""
+"""Runtime backends: export, the graph cache, equivalence with eager torch, availability messages.
+
+Every graph of tiny_model here is the session's one export at GRAPH_INPUT_HW (conftest.graph_cache); the module
+runs on one pytest-xdist worker, which builds it once."""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import vda.backends
 import vda.backends.export
 import vda.backends.openvino
 import vda.infer.export
-from conftest import synthetic_frames
+from conftest import GRAPH_INPUT_HW, synthetic_frames
 from vda import backends
 from vda.backends.cache import MANIFEST, cached_build
 from vda.backends.graphs import EncoderGraph
@@ -33,22 +36,14 @@ from vda.infer.config import register_configs as register_infer
 
 ROOT = Path(__file__).resolve().parents[1]
 
-INPUT_HW = (28, 42)  # a 2x3 patch grid
+INPUT_HW = GRAPH_INPUT_HW  # a 2x3 patch grid: the exports of the session's graph cache (conftest)
 GRAPH_BACKENDS = tuple(r.name for r in backends.BACKENDS.records() if r.value.whole_windows)  # the exported graphs
 TOLERANCE = 1e-5  # relative L2 against eager torch, float32
+pytestmark = pytest.mark.xdist_group("graphs")
 
 
 def rel_l2(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).norm() / b.norm())
-
-
-@pytest.fixture(scope="session", autouse=True)
-def graph_cache(tmp_path_factory):
-    """One graph cache for the whole session (exports are the slow part), never the user's."""
-    with pytest.MonkeyPatch.context() as mp:
-        root = tmp_path_factory.mktemp("vda-cache")
-        mp.setenv("VDA_CACHE_DIR", str(root))
-        yield root
 
 
 @pytest.fixture(scope="module")
@@ -172,11 +167,13 @@ def test_truncated_graph_file_in_the_cache_is_re_exported(tiny_model, tmp_path, 
     shutil.copytree(built.folder, tmp_path / built.folder.name)
     monkeypatch.setenv("VDA_CACHE_DIR", str(tmp_path))
     exports: list[int] = []
-    real = vda.backends.export.export_onnx
 
-    def counted(*args):
+    def counted(model, input_hw, folder):  # the session's export again (an export takes tens of seconds)
         exports.append(1)
-        real(*args)
+        assert model is tiny_model and tuple(input_hw) == INPUT_HW
+        for path in built.folder.iterdir():
+            if path.name != MANIFEST:
+                shutil.copy(path, folder / path.name)
 
     monkeypatch.setattr(vda.backends.export, "export_onnx", counted)
     files = vda.backends.export.cached_graphs(tiny_model, INPUT_HW, "onnx")
@@ -315,6 +312,7 @@ def test_export_cli_refuses_a_bad_size_in_one_line(tmp_path, capsys):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("compile")  # no exported graph: off the graphs worker, whose export is the suite's longest path
 def test_compile_backend_matches_torch(tiny_model, window, reference):
     runner = backends.create("compile", tiny_model)
     with torch.inference_mode():

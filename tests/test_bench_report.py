@@ -1,5 +1,6 @@
 """The report reads an experiment's runs and writes a Markdown table and PNG charts."""
 
+import shutil
 from pathlib import Path
 
 import mlflow
@@ -40,10 +41,12 @@ def forward_result(p50: float) -> JobResult:
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def store(tmp_path_factory, empty_mlflow_db):
     """A store holding a sweep (sdpa ok, xformers unavailable), an older forward run and an equivalence job."""
     register_configs()
-    uri = f"sqlite:///{tmp_path_factory.mktemp('store') / 'mlflow.db'}"
+    path = tmp_path_factory.mktemp("store") / "mlflow.db"
+    shutil.copy(empty_mlflow_db, path)
+    uri = f"sqlite:///{path}"
     mlflow.set_tracking_uri(uri)
 
     def cfg(*overrides):

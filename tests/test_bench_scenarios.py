@@ -1,5 +1,6 @@
 """Each scenario logs the dashboard metrics to a temporary MLflow store; failures are recorded, not raised."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +43,11 @@ ENV_TAGS = {"device", "device_name", "cpu", "torch", "cuda", "xformers", "python
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """One temporary sqlite store for the module (creating its schema takes seconds)."""
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+def store(tmp_path_factory, empty_mlflow_db):
+    """One temporary sqlite store for the module (a copy of the session's initialised one)."""
+    path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
+    shutil.copy(empty_mlflow_db, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
@@ -259,17 +262,21 @@ def test_pipeline_with_the_no_model_measures_the_io_ceiling(bench, tmp_path):
     assert "clip_depths.npz" in kept_files and any(name.endswith("_src.mp4") for name in kept_files), kept_files
 
 
+# the network input and weights of the session's graph cache (conftest.graph_cache): one export for every graph test
+SHARED_GRAPH = ["scenario.height=28", "scenario.width=42"]
 # The default and every backend that runs whole windows (compile: its own test, its first call takes minutes on a CPU).
 FORWARD_BACKENDS = [r.name for r in BACKENDS.records() if r.name == BackendConfig.name or r.value.whole_windows]
 
 
+@pytest.mark.xdist_group("graphs")
 @pytest.mark.parametrize("backend", FORWARD_BACKENDS)
-def test_every_backend_is_a_recorded_forward_job(bench, backend, tmp_path, monkeypatch):
+def test_every_backend_is_a_recorded_forward_job(bench, backend, random_checkpoint):
     if backend_status(backend, "cpu") is not None:
         pytest.skip(backend_status(backend, "cpu"))
-    monkeypatch.setenv("VDA_CACHE_DIR", str(tmp_path / "cache"))
-    window = ["scenario.frames=32", "scenario.height=28", "scenario.width=28", "scenario.warmup=0", "scenario.min_runs=2"]
-    outcome, client = bench("scenario=forward", f"backend={backend}", *window, "scenario.min_time_s=0")
+    window = ["scenario.frames=32", *SHARED_GRAPH, "scenario.warmup=0", "scenario.min_runs=2"]
+    outcome, client = bench(
+        "scenario=forward", f"backend={backend}", f"model.checkpoint={random_checkpoint}", *window, "scenario.min_time_s=0"
+    )
     assert outcome.result.status is Status.ok, outcome.result.reason
     run = client.get_run(outcome.run_id)
     assert run.data.params["backend.name"] == backend and "first_call_s" in run.data.metrics
@@ -285,9 +292,9 @@ def test_a_backend_that_cannot_run_the_choice_is_recorded_unavailable(bench):
     assert "runs whole windows of 32 frames; scenario.frames=2" in outcome.result.reason
 
 
-def test_a_whole_window_backend_defaults_to_a_whole_window(bench, tmp_path, monkeypatch):
-    monkeypatch.setenv("VDA_CACHE_DIR", str(tmp_path / "cache"))
-    outcome, client = bench("scenario=forward", "backend=openvino", "scenario.height=28", "scenario.width=28",
+@pytest.mark.xdist_group("graphs")
+def test_a_whole_window_backend_defaults_to_a_whole_window(bench, random_checkpoint):
+    outcome, client = bench("scenario=forward", "backend=openvino", f"model.checkpoint={random_checkpoint}", *SHARED_GRAPH,
                             "scenario.warmup=0", "scenario.min_runs=1", "scenario.min_time_s=0")
     assert outcome.result.status is Status.ok, outcome.result.reason
     assert client.get_run(outcome.run_id).data.params["scenario.frames"] == "32"

@@ -1,15 +1,11 @@
-"""The real entry point: a two-job multirun is one parent run with two nested runs; a failed single run exits 2."""
-
-import subprocess
-import sys
-from pathlib import Path
+"""The benchmark command (in-process through ``run_cli``): a two-job multirun is one parent run with two nested
+runs, each job in its own worker process; a failed single run exits 2 with one line."""
 
 from mlflow.tracking import MlflowClient
 
 from vda.tracking.tags import KIND as KIND_TAG
 from vda.tracking.tags import PARENT as PARENT_TAG
 
-ROOT = Path(__file__).resolve().parent.parent
 TINY = [
     "device=cpu",
     "job.threads=1",
@@ -22,20 +18,10 @@ TINY = [
 ]
 
 
-def run_bench(tmp_path, *args):
-    return subprocess.run(
-        [sys.executable, "run_bench.py", *args, f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}", *TINY],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def test_two_job_multirun_nests_jobs_under_one_parent(tmp_path):
-    proc = run_bench(tmp_path, "-m", "attention=sdpa,xformers", f"hydra.sweep.dir={tmp_path / 'sweep'}")
+def test_two_job_multirun_nests_jobs_under_one_parent(tmp_path, run_cli, mlflow_uri):
+    proc = run_cli("run_bench.py", "attention=sdpa,xformers", f"mlflow.tracking_uri={mlflow_uri}", *TINY, multirun=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=mlflow_uri)
     experiment = client.get_experiment_by_name("vda-bench")
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if r.data.tags.get(KIND_TAG) == "sweep"]
@@ -49,7 +35,7 @@ def test_two_job_multirun_nests_jobs_under_one_parent(tmp_path):
     assert parent.data.tags["jobs.ok"] == "1"
     assert parent.data.tags["jobs.unavailable"] == "1"
     # each job ran in its own process, with its own log next to its Hydra output, attached to its run
-    assert len(list((tmp_path / "sweep").glob("*/job_worker.log"))) == 2
+    assert len(list((tmp_path / "sweep").glob("*/*/job_worker.log"))) == 2
     for job in jobs:
         assert "job_worker.log" in {a.path for a in client.list_artifacts(job.info.run_id)}
         assert parent.info.start_time <= job.info.start_time < job.info.end_time <= parent.info.end_time
@@ -64,13 +50,13 @@ def test_two_job_multirun_nests_jobs_under_one_parent(tmp_path):
     assert "runs: http://127.0.0.1:5000/#/experiments/" in proc.stdout.splitlines()[-1]
 
 
-def test_single_unavailable_job_is_recorded_and_exits_with_one_line(tmp_path):
-    proc = run_bench(tmp_path, "attention=xformers", f"hydra.run.dir={tmp_path / 'run'}")
+def test_single_unavailable_job_is_recorded_and_exits_with_one_line(run_cli, mlflow_uri):
+    proc = run_cli("run_bench.py", "attention=xformers", f"mlflow.tracking_uri={mlflow_uri}", *TINY)
     assert proc.returncode == 2
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1
     assert "unavailable" in errors[0] and "xformers" in errors[0] and "MLflow run" in errors[0]
     assert "Traceback" not in proc.stderr
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(tracking_uri=mlflow_uri)
     (run,) = client.search_runs([client.get_experiment_by_name("vda-bench").experiment_id])
     assert run.data.tags["status"] == "unavailable"

@@ -1,4 +1,5 @@
-"""The reliability rows that are about the commands: signals, existing results, failed runs in MLflow."""
+"""The reliability rows that are about the commands: signals (the real entry scripts in a subprocess), existing
+results and failed runs in MLflow (in-process through ``run_cli``)."""
 
 from __future__ import annotations
 
@@ -16,17 +17,14 @@ from vda.video.synthetic import synthetic_clip, synthetic_frames, write_video
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def command(script: str, cwd: Path, *overrides: str) -> list[str]:
-    return [
-        sys.executable,
-        str(ROOT / script),
-        *overrides,
-        "device=cpu",
-        f"mlflow.tracking_uri=sqlite:///{cwd / 'mlflow.db'}",
-        "mlflow.experiment=reliability",
-        f"hydra.run.dir={cwd / 'hydra'}",
-        f"hydra.sweep.dir={cwd / 'hydra'}",
-    ]
+def overrides(cwd: Path, *extra: str) -> list[str]:
+    return [*extra, "device=cpu", f"mlflow.tracking_uri=sqlite:///{cwd / 'mlflow.db'}", "mlflow.experiment=reliability"]
+
+
+def command(script: str, cwd: Path, *extra: str) -> list[str]:
+    """The real entry script in its own interpreter (what a signal is sent to)."""
+    hydra = [f"hydra.run.dir={cwd / 'hydra'}", f"hydra.sweep.dir={cwd / 'hydra'}"]
+    return [sys.executable, str(ROOT / script), *overrides(cwd, *extra), *hydra]
 
 
 def runs(cwd: Path) -> list:
@@ -43,7 +41,7 @@ def wait_for(predicate, timeout_s: float = 240.0) -> None:
 
 
 @pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_signal_during_inference_cleans_up(tmp_path, random_checkpoint, signum, status):
+def test_signal_during_inference_cleans_up(tmp_path, mlflow_uri, random_checkpoint, signum, status):
     video = synthetic_clip(tmp_path / "long.mp4", 400, 48, 64)
     out = tmp_path / "out"
     args = command(
@@ -61,34 +59,32 @@ def test_signal_during_inference_cleans_up(tmp_path, random_checkpoint, signum, 
     assert run.info.status == "KILLED" and run.data.tags["status"] == "killed"
 
 
-def test_existing_result_is_refused_unless_overwrite(tmp_path, random_checkpoint):
+def test_existing_result_is_refused_unless_overwrite(tmp_path, run_cli, random_checkpoint):
     video = write_video(tmp_path / "clip.mp4", synthetic_frames(3, 48, 64))
     out = tmp_path / "out"
-    base = command(
-        "run_infer.py", tmp_path, f"input={video}", f"output_dir={out}", f"model.checkpoint={random_checkpoint}",
-        "infer.input_size=28", "mlflow.enabled=false",
+    base = overrides(
+        tmp_path, f"input={video}", f"output_dir={out}", f"model.checkpoint={random_checkpoint}",
+        "infer.input_size=28", "output.vis=false", "mlflow.enabled=false",
     )
-    assert subprocess.run(base, cwd=tmp_path, capture_output=True).returncode == 0
+    first = run_cli("run_infer.py", *base)
+    assert first.returncode == 0, first.stderr
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    refused = subprocess.run(base, cwd=tmp_path, capture_output=True, text=True)
-    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    refused = run_cli("run_infer.py", *base)
+    lines = refused.error_lines()
     assert refused.returncode == 2 and len(lines) == 1, refused.stderr
     assert "clip_depths.npz already exists" in lines[0] and "output.overwrite=true" in lines[0]
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
-    replaced = subprocess.run([*base, "output.overwrite=true"], cwd=tmp_path, capture_output=True, text=True)
+    replaced = run_cli("run_infer.py", *base, "output.overwrite=true")
     assert replaced.returncode == 0, replaced.stderr
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} != before
 
 
-def test_a_failed_inference_leaves_a_failed_mlflow_run(tmp_path):
+def test_a_failed_inference_leaves_a_failed_mlflow_run(tmp_path, run_cli, mlflow_uri):
     video = write_video(tmp_path / "clip.mp4", synthetic_frames(3, 48, 64))
     broken = tmp_path / "broken.pth"
     broken.write_bytes(b"not a checkpoint")
-    proc = subprocess.run(
-        command("run_infer.py", tmp_path, f"input={video}", f"output_dir={tmp_path / 'out'}", f"model.checkpoint={broken}"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
+    proc = run_cli(
+        "run_infer.py", *overrides(tmp_path, f"input={video}", f"output_dir={tmp_path / 'out'}", f"model.checkpoint={broken}")
     )
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert proc.returncode == 2 and len(errors) == 1 and "cannot read checkpoint" in errors[0], proc.stderr
@@ -99,7 +95,7 @@ def test_a_failed_inference_leaves_a_failed_mlflow_run(tmp_path):
     assert run.data.tags["input"] == str(video)
 
 
-def test_signal_during_a_benchmark_records_the_job_as_killed(tmp_path):
+def test_signal_during_a_benchmark_records_the_job_as_killed(tmp_path, mlflow_uri):
     args = command("run_bench.py", tmp_path, "scenario.min_time_s=600", "scenario.frames=2", "scenario.height=28", "scenario.width=28")
     child = subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     hydra = tmp_path / "hydra"

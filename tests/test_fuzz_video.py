@@ -1,31 +1,32 @@
 """Fuzzing the decode path of run_infer.py (probe + VideoReader) with mutated copies of a tiny valid video.
 
 Each case must end cleanly: RGB frames of the probed size for what decoded, or one :class:`VideoError`;
-never another exception, a hang or a crash of the interpreter. Cases run in worker processes (this file
-run as a script), each under an alarm, so a hang or a crash is caught and named; a sample also goes
+never another exception or a hang (each case runs under an alarm, so a hang is caught and named); a crash of
+the interpreter ends the test run itself. The cases decode in this process; the first that decode also go
 through the whole offline engine with a tiny seeded model. Results: README, "When something goes wrong".
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+from vda.errors import VideoError
+from vda.depth import WindowedDepth
+from vda.video.reader import VideoReader, probe
+from vda.video.synthetic import synthetic_frames, write_video
+
 CASES = 320
 KINDS = ("bitflip", "truncate", "zero_run", "header")
-ENGINE_CASES = 5  # per worker: the first cases that decode also run the offline engine (10 in all)
+ENGINE_CASES = 10  # the first cases that decode also run the offline engine
 CASE_SECONDS = 20  # alarm per decode; the slowest case decodes in well under a second
 ENGINE_SECONDS = 120  # alarm per engine run (one 32-frame window of vits on a shared CPU)
-WORKERS = 2
 
 
 def mutate(data: bytes, kind: str, rng: np.random.Generator) -> bytes:
@@ -48,9 +49,6 @@ def mutate(data: bytes, kind: str, rng: np.random.Generator) -> bytes:
 
 def make_cases(directory: Path) -> list[dict]:
     """Two base clips (mp4 with the index in front, mkv), ``CASES`` seeded mutations alternating over them."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    from vda.video.synthetic import synthetic_frames, write_video
-
     bases = []
     # bitexact: no muxer version string, date or random segment UID, so the cases are the same on every run
     exact = {"fflags": "+bitexact"}
@@ -68,7 +66,6 @@ def make_cases(directory: Path) -> list[dict]:
     return cases
 
 
-# ---------------------------------------------------------------- worker (this file run as a script)
 class CaseTimeout(Exception):
     pass
 
@@ -78,9 +75,6 @@ def _alarm(signum, frame):
 
 
 def run_case(case: dict, engine_model=None) -> dict:
-    from vda.errors import VideoError
-    from vda.video.reader import VideoReader, probe
-
     try:
         info = probe(case["path"])
         reader = VideoReader(info)
@@ -91,10 +85,6 @@ def run_case(case: dict, engine_model=None) -> dict:
             frames.append(frame)
         result = {"outcome": "frames", "frames": len(frames), "skipped": reader.frames_skipped}
         if engine_model is not None:
-            import torch
-
-            from vda.depth import WindowedDepth
-
             depth = list(WindowedDepth(engine_model, input_size=28).run(iter(frames)))
             maps = sum(len(d) for d in depth)
             finite = all(bool(torch.isfinite(d).all()) for d in depth)
@@ -110,78 +100,24 @@ def run_case(case: dict, engine_model=None) -> dict:
         return {"outcome": "exception", "detail": f"{type(exc).__name__}: {exc}"[:300]}
 
 
-def worker(cases_file: str, engine_cases: str) -> None:
-    """Run the cases listed in ``cases_file``; one JSON line when a case starts and one when it ends."""
-    import logging
-
-    logging.disable(logging.WARNING)
-    from vda import build_model
-
-    cases = json.loads(Path(cases_file).read_text())
-    engine_left = int(engine_cases)
-    model = None
-    if engine_left:
-        import torch
-
-        torch.set_num_threads(1)  # one core per worker
-        model = build_model("vits", checkpoint="random", seed=0)
-    signal.signal(signal.SIGALRM, _alarm)
-    for case in cases:
-        print(json.dumps({"start": case["index"]}), flush=True)
-        signal.alarm(CASE_SECONDS)
-        result = run_case(case)
-        if engine_left and result.get("frames"):  # again, through the engine
-            signal.alarm(ENGINE_SECONDS)
-            result = run_case(case, model)
-            engine_left -= 1
+def run_fuzz(directory: Path, model) -> list[dict]:
+    """Every case in this process, each under an alarm; the first ``ENGINE_CASES`` that decode run the engine too."""
+    results, engine_left = [], ENGINE_CASES
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    try:
+        for case in make_cases(directory):
+            signal.alarm(CASE_SECONDS)
+            result = run_case(case)
+            if engine_left and result.get("frames"):  # again, through the engine
+                signal.alarm(ENGINE_SECONDS)
+                result = run_case(case, model)
+                engine_left -= 1
+            signal.alarm(0)
+            results.append({**case, **result})
+    finally:
         signal.alarm(0)
-        print(json.dumps({"index": case["index"], **result}), flush=True)
-
-
-# ---------------------------------------------------------------- parent
-def run_shard(cases: list[dict], directory: Path, shard: int) -> list[dict]:
-    """Run ``cases`` in a worker; a case during which the worker dies is a crash, and the rest restart."""
-    results, todo, engine_cases = [], list(cases), ENGINE_CASES
-    by_index = {case["index"]: case for case in cases}
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    while todo:
-        cases_file = directory / f"shard{shard}.json"
-        cases_file.write_text(json.dumps(todo))
-        worker_proc = subprocess.Popen(
-            [sys.executable, __file__, cases_file, str(engine_cases)],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        started = None
-        for line in worker_proc.stdout:
-            message = json.loads(line)
-            if "start" in message:
-                started = message["start"]
-            else:
-                results.append({**by_index[message["index"]], **message})
-                started = None
-        worker_proc.wait()
-        done = {r["index"] for r in results}
-        if started is not None:  # the interpreter died inside this case
-            results.append({**by_index[started], "outcome": "crash", "detail": f"exit status {worker_proc.returncode}"})
-            done.add(started)
-        elif worker_proc.returncode != 0:
-            raise RuntimeError(f"fuzz worker failed outside any case (exit status {worker_proc.returncode})")
-        todo = [case for case in todo if case["index"] not in done]
-        engine_cases -= sum(1 for r in results if "engine_result" in r) - (ENGINE_CASES - engine_cases)
+        signal.signal(signal.SIGALRM, previous)
     return results
-
-
-def run_fuzz(directory: Path) -> list[dict]:
-    from concurrent.futures import ThreadPoolExecutor
-
-    cases = make_cases(directory)
-    shards = [cases[i::WORKERS] for i in range(WORKERS)]
-    with ThreadPoolExecutor(WORKERS) as pool:
-        parts = pool.map(run_shard, shards, [directory] * WORKERS, range(WORKERS))
-    return sorted((r for part in parts for r in part), key=lambda r: r["index"])
 
 
 def error_kind(message: str) -> str:
@@ -203,9 +139,9 @@ def summary(results: list[dict]) -> dict:
     }
 
 
-def test_fuzzed_videos_end_cleanly(tmp_path):
+def test_fuzzed_videos_end_cleanly(tmp_path, tiny_model):
     started = time.perf_counter()
-    results = run_fuzz(tmp_path)
+    results = run_fuzz(tmp_path, tiny_model)
     report = summary(results)
     print(json.dumps(report, indent=1), f"{time.perf_counter() - started:.1f} s")
     assert len(results) == CASES
@@ -213,10 +149,7 @@ def test_fuzzed_videos_end_cleanly(tmp_path):
     assert not bad, bad[:5]
     assert report["zero_frame_cases"] == 0  # what probe decodes, the reader decodes too
     engine = [r["engine_result"] for r in results if "engine_result" in r]
-    assert engine == ["ok"] * WORKERS * ENGINE_CASES, engine
+    assert engine == ["ok"] * ENGINE_CASES, engine
     # the mutations must reach both outcomes, or the fuzzing proves nothing
     assert report["outcomes"]["frames"] >= 30 and report["outcomes"]["video_error"] >= 30
 
-
-if __name__ == "__main__":
-    worker(sys.argv[1], sys.argv[2])

@@ -1,4 +1,5 @@
-"""``run_infer.py`` through a real subprocess: bad inputs, a happy path with MLflow, multirun over inputs."""
+"""``run_infer.py``: bad inputs, a happy path with MLflow, multirun over inputs (in-process through ``run_cli``),
+and one run of the real entry script in a subprocess for its exit status."""
 
 from __future__ import annotations
 
@@ -16,26 +17,20 @@ from vda.video.synthetic import synthetic_frames, write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "run_infer.py"
+EXPERIMENT = "cli-test"
 
 
-def run_cli(cwd: Path, *overrides: str, checkpoint: Path | str, multirun: bool = False) -> subprocess.CompletedProcess:
-    args = [sys.executable, str(SCRIPT), *(["-m"] if multirun else [])]
-    args += [
-        *overrides,
+def overrides(tmp_path: Path, checkpoint: Path | str) -> list[str]:
+    return [
         "device=cpu",
         f"model.checkpoint={checkpoint}",
         "infer.input_size=28",
-        f"mlflow.tracking_uri=sqlite:///{cwd / 'mlflow.db'}",
-        "mlflow.experiment=cli-test",
-        f"hydra.run.dir={cwd / 'hydra'}",
-        f"hydra.sweep.dir={cwd / 'hydra'}",
+        f"mlflow.tracking_uri=sqlite:///{tmp_path / 'mlflow.db'}",
+        f"mlflow.experiment={EXPERIMENT}",
     ]
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300, env=env)
 
 
-def assert_one_line_error(proc: subprocess.CompletedProcess, *words: str) -> None:
+def assert_one_line_error(proc, *words: str) -> None:
     assert proc.returncode == 2, proc.stderr + proc.stdout
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
@@ -72,7 +67,7 @@ def undecodable(path: Path) -> Path:
 
 
 @pytest.mark.parametrize("case", ["missing", "not_a_video", "audio_only", "no_frames"])
-def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, random_checkpoint, case):
+def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, run_cli, random_checkpoint, case):
     if case == "missing":
         video, words = tmp_path / "nowhere.mp4", ("does not exist", "nowhere.mp4")
     elif case == "not_a_video":
@@ -84,26 +79,41 @@ def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, random_checkpoint,
     else:
         video, words = undecodable(tmp_path / "broken.mkv"), ("no decodable frame", "broken.mkv")
     out = tmp_path / "out"
-    proc = run_cli(tmp_path, f"input={video}", f"output_dir={out}", checkpoint=random_checkpoint)
+    proc = run_cli("run_infer.py", f"input={video}", f"output_dir={out}", *overrides(tmp_path, random_checkpoint))
     assert_one_line_error(proc, *words)
     assert not out.exists()
     assert not (tmp_path / "mlflow.db").exists()  # rejected before any run was started
 
 
-def test_unwritable_output_dir(tmp_path, random_checkpoint):
+def test_the_entry_script_exits_2_with_one_line_for_a_bad_input(tmp_path, random_checkpoint):
+    """The real script in its own interpreter: the exit status and stderr a shell sees."""
+    video, out = tmp_path / "nowhere.mp4", tmp_path / "out"
+    args = [sys.executable, str(SCRIPT), f"input={video}", f"output_dir={out}", *overrides(tmp_path, random_checkpoint)]
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    proc = subprocess.run(
+        [*args, f"hydra.run.dir={tmp_path / 'hydra'}"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env
+    )
+    assert_one_line_error(proc, "does not exist", "nowhere.mp4")
+    assert not out.exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def test_unwritable_output_dir(tmp_path, run_cli, random_checkpoint):
     video = write_video(tmp_path / "ok.mp4", synthetic_frames(3))
     blocker = tmp_path / "blocker"
     blocker.write_text("a file where the output directory should go")
-    proc = run_cli(tmp_path, f"input={video}", f"output_dir={blocker / 'out'}", checkpoint=random_checkpoint)
+    proc = run_cli("run_infer.py", f"input={video}", f"output_dir={blocker / 'out'}", *overrides(tmp_path, random_checkpoint))
     assert_one_line_error(proc, "output directory", "blocker")
     assert blocker.read_text().startswith("a file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "hydra", "ok.mp4"]
 
 
-def test_happy_path_writes_outputs_and_an_mlflow_run(tmp_path, random_checkpoint):
+def test_happy_path_writes_outputs_and_an_mlflow_run(tmp_path, run_cli, mlflow_uri, random_checkpoint):
     video = write_video(tmp_path / "street.mp4", synthetic_frames(26), fps=Fraction(25))
     out = tmp_path / "out"
-    proc = run_cli(tmp_path, f"input={video}", f"output_dir={out}", "output.src=true", checkpoint=random_checkpoint)
+    proc = run_cli(
+        "run_infer.py", f"input={video}", f"output_dir={out}", "output.src=true", *overrides(tmp_path, random_checkpoint)
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "26 frames" in proc.stdout
     assert sorted(p.name for p in out.iterdir()) == ["street_depths.npz", "street_src.mp4", "street_vis.mp4"]
@@ -115,8 +125,8 @@ def test_happy_path_writes_outputs_and_an_mlflow_run(tmp_path, random_checkpoint
         assert stream.average_rate == 25 and stream.codec_context.name == "h264"
         assert len(list(container.decode(stream))) == 26
 
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("cli-test")
+    client = mlflow.MlflowClient(tracking_uri=mlflow_uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.status == "FINISHED"
     params, metrics, tags = run.data.params, run.data.metrics, run.data.tags
@@ -138,19 +148,20 @@ def test_happy_path_writes_outputs_and_an_mlflow_run(tmp_path, random_checkpoint
     assert not (tmp_path / "mlruns").exists()  # artifacts live beside the store, not in the working directory
 
 
-def test_multirun_over_inputs(tmp_path):
+def test_multirun_over_inputs(tmp_path, run_cli, mlflow_uri):
     first = write_video(tmp_path / "a.mp4", synthetic_frames(4, seed=1))
     second = write_video(tmp_path / "b.mp4", synthetic_frames(6, seed=2))
     out = tmp_path / "out"
     proc = run_cli(
-        tmp_path, f"input={first},{second}", f"output_dir={out}", "output.vis=false", checkpoint="random", multirun=True
+        "run_infer.py", f"input={first},{second}", f"output_dir={out}", "output.vis=false",
+        *overrides(tmp_path, "random"), multirun=True,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert sorted(p.name for p in out.iterdir()) == ["a_depths.npz", "b_depths.npz"]
     assert np.load(out / "a_depths.npz")["depths"].shape[0] == 4
     assert np.load(out / "b_depths.npz")["depths"].shape[0] == 6
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    everything = client.search_runs([client.get_experiment_by_name("cli-test").experiment_id])
+    client = mlflow.MlflowClient(tracking_uri=mlflow_uri)
+    everything = client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id])
     (parent,) = [r for r in everything if r.data.tags.get("vda.kind") == "sweep"]  # conf/infer.yaml hydra.callbacks
     runs = [r for r in everything if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(everything) == 3 and parent.data.tags["jobs.done"] == "2"

@@ -1,4 +1,5 @@
-"""``run_infer.py`` over a dataset: a folder or @list, mirrored outputs, resuming, workers, shards, submitit."""
+"""``run_infer.py`` over a dataset: a folder or @list, mirrored outputs, resuming, workers, shards (in-process
+through ``run_cli``); a killed run and the submitit launcher (the real entry script in a subprocess)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
+import torch
 
 from vda.errors import ConfigError
 from vda.infer.dataset import DatasetItem, discover, outputs_complete, parse_shard, remove_stale, select_shard
@@ -22,36 +24,43 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "run_infer.py"
 
 
-def cli_args(cwd: Path, checkpoint: Path, *overrides: str, multirun: bool = False) -> list[str]:
+def settings(cwd: Path, checkpoint: Path) -> list[str]:
     return [
-        sys.executable,
-        str(SCRIPT),
-        *(["-m"] if multirun else []),
-        *overrides,
         "device=cpu",
         f"model.checkpoint={checkpoint}",
         "infer.input_size=28",
         f"mlflow.tracking_uri=sqlite:///{cwd / 'mlflow.db'}",
         "mlflow.experiment=dataset-test",
+    ]
+
+
+def cli_args(cwd: Path, checkpoint: Path, *overrides: str, multirun: bool = False) -> list[str]:
+    """The real entry script in its own interpreter (the launcher test, the killed run)."""
+    return [
+        sys.executable,
+        str(SCRIPT),
+        *(["-m"] if multirun else []),
+        *overrides,
+        *settings(cwd, checkpoint),
         f"hydra.run.dir={cwd / 'hydra'}",
         f"hydra.sweep.dir={cwd / 'sweep'}",
     ]
 
 
-def cli_env(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONPATH": str(ROOT), **extra}
+def cli_env() -> dict[str, str]:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0", "PYTHONPATH": str(ROOT)}
     env.pop("MLFLOW_TRACKING_URI", None)
     return env
 
 
-def run_cli(cwd: Path, checkpoint: Path, *overrides: str, multirun: bool = False, **env: str) -> subprocess.CompletedProcess:
+def run_script(cwd: Path, checkpoint: Path, *overrides: str, multirun: bool = False) -> subprocess.CompletedProcess:
     args = cli_args(cwd, checkpoint, *overrides, multirun=multirun)
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300, env=cli_env(**env))
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300, env=cli_env())
 
 
-def read_summary(path: Path) -> dict[str, dict[str, str]]:
+def read_summary(path: Path, data: Path) -> dict[str, dict[str, str]]:
     with open(path, newline="") as handle:
-        return {Path(row["input"]).relative_to(path.parent.parent / "data").as_posix(): row for row in csv.DictReader(handle)}
+        return {Path(row["input"]).relative_to(data).as_posix(): row for row in csv.DictReader(handle)}
 
 
 def files_under(directory: Path) -> list[str]:
@@ -88,15 +97,15 @@ EXPECTED = [
 ]
 
 
-def test_folder_gives_mirrored_outputs_a_summary_and_resumes(tmp_path, folder, random_checkpoint):
+def test_folder_gives_mirrored_outputs_a_summary_and_resumes(tmp_path, run_cli, mlflow_uri, folder, random_checkpoint):
     out = tmp_path / "out"
-    proc = run_cli(tmp_path, random_checkpoint, "input=data", "output_dir=out")
+    proc = run_cli("run_infer.py", *settings(tmp_path, random_checkpoint), "input=data", "output_dir=out")
     assert proc.returncode == 1, proc.stderr[-3000:]
     assert f"4 videos: 3 done, 0 skipped, 1 failed (summary: {out / 'summary.csv'})" in proc.stdout
     assert files_under(out) == EXPECTED
     assert np.load(out / "a" / "clip_depths.npz")["depths"].shape == (5, 48, 64)
     assert np.load(out / "b" / "clip_depths.npz")["depths"].shape == (7, 48, 64)
-    summary = read_summary(out / "summary.csv")
+    summary = read_summary(out / "summary.csv", folder)
     assert list(summary) == ["a/clip.mp4", "b/broken.mp4", "b/clip.mp4", "top.mkv"]
     assert {name: row["status"] for name, row in summary.items()} == {
         "a/clip.mp4": "done",
@@ -118,50 +127,79 @@ def test_folder_gives_mirrored_outputs_a_summary_and_resumes(tmp_path, folder, r
     assert parent.info.status == "FAILED" and parent.data.tags["videos.failed"] == "1"
 
     written = {name: (out / name).stat().st_mtime_ns for name in EXPECTED if name != "summary.csv"}
-    again = run_cli(tmp_path, random_checkpoint, "input=data", "output_dir=out")
+    again = run_cli("run_infer.py", *settings(tmp_path, random_checkpoint), "input=data", "output_dir=out")
     assert again.returncode == 1, again.stderr[-3000:]
     assert "4 videos: 0 done, 3 skipped, 1 failed" in again.stdout
     assert {name: (out / name).stat().st_mtime_ns for name in written} == written
-    assert [row["status"] for row in read_summary(out / "summary.csv").values()] == ["skipped", "failed", "skipped", "skipped"]
+    assert [row["status"] for row in read_summary(out / "summary.csv", folder).values()] == ["skipped", "failed", "skipped", "skipped"]
 
-    redo = run_cli(tmp_path, random_checkpoint, "input=data", "input_glob=a/*.mp4", "output_dir=out", "output.overwrite=true")
+    redo = run_cli("run_infer.py", *settings(tmp_path, random_checkpoint), "input=data", "input_glob=a/*.mp4", "output_dir=out", "output.overwrite=true")
     assert redo.returncode == 0, redo.stderr[-3000:]
     assert "1 videos: 1 done, 0 skipped, 0 failed" in redo.stdout
     assert (out / "a" / "clip_depths.npz").stat().st_mtime_ns > written["a/clip_depths.npz"]
     assert (out / "b" / "clip_depths.npz").stat().st_mtime_ns == written["b/clip_depths.npz"]
 
 
-def test_a_killed_run_is_completed_by_the_next(tmp_path, random_checkpoint):
+# Run as the entry script with the dataset's second video held at its first depth map (staged outputs and the
+# scratch file exist by then): the test waits for that moment, not for a time, and kills the process there.
+HOLD_SECOND_VIDEO = """
+import signal, sys
+from pathlib import Path
+from vda.outputs import writers as outputs
+marker, sys.argv = Path(sys.argv[1]), sys.argv[2:]
+stores, append = [], outputs.DepthStore.append
+def held(self, maps):
+    if self not in stores:
+        stores.append(self)
+    if len(stores) == 2:
+        marker.write_text(self.path.name)
+        while True:
+            signal.pause()
+    return append(self, maps)
+outputs.DepthStore.append = held
+import runpy
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_a_killed_run_is_completed_by_the_next(tmp_path, run_cli, random_checkpoint):
     data = tmp_path / "data"
     data.mkdir()
     for index in range(4):
         synthetic_clip(data / f"v{index}.mp4", 10, seed=index)
-    out = tmp_path / "out"
-    args = cli_args(tmp_path, random_checkpoint, "input=data", "output_dir=out", "output.vis=false", "mlflow.enabled=false")
-    proc = subprocess.Popen(args, cwd=tmp_path, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while not list(out.glob("*_depths.npz")) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    out, marker = tmp_path / "out", tmp_path / "held"
+    common = ("input=data", "output_dir=out", "output.vis=false", "mlflow.enabled=false")
+    args = [sys.executable, "-c", HOLD_SECOND_VIDEO, str(marker), *cli_args(tmp_path, random_checkpoint, *common)[1:]]
+    proc = subprocess.Popen(args, cwd=tmp_path, env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
+        time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    finished = sorted(p.name for p in out.glob("*_depths.npz"))
-    assert 1 <= len(finished) < 4 and not (out / "summary.csv").exists()
+    proc.communicate()
+    assert sorted(p.name for p in out.glob("*_depths.npz")) == ["v0_depths.npz"] and not (out / "summary.csv").exists()
+    assert marker.read_text().startswith(".v1_depths.scratch") and (out / marker.read_text()).exists()  # left behind
 
-    rerun = run_cli(tmp_path, random_checkpoint, "input=data", "output_dir=out", "output.vis=false", "mlflow.enabled=false")
+    rerun = run_cli("run_infer.py", *settings(tmp_path, random_checkpoint), *common)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert f"4 videos: {4 - len(finished)} done, {len(finished)} skipped, 0 failed" in rerun.stdout
+    assert "4 videos: 3 done, 1 skipped, 0 failed" in rerun.stdout
     assert files_under(out) == ["summary.csv"] + [f"v{index}_depths.npz" for index in range(4)]  # no staged leftovers
-    statuses = {row["status"] for name, row in read_summary(out / "summary.csv").items() if f"{Path(name).stem}_depths.npz" in finished}
-    assert statuses == {"skipped"}
+    assert [row["status"] for row in read_summary(out / "summary.csv", tmp_path / "data").values()] == ["skipped"] + ["done"] * 3
 
 
-def test_two_workers_write_the_same_bytes_as_one(tmp_path, folder, random_checkpoint):
+def test_two_workers_write_the_same_bytes_as_one(tmp_path, run_cli, folder, random_checkpoint, monkeypatch):
     # One intra-op thread per model in both runs: CPU reductions split over a different thread count round
     # differently, which is not what this compares (the worker pool itself must not change a byte).
     (folder / "b" / "broken.mp4").unlink()
-    common = ("input=data", "output.vis=false", "mlflow.enabled=false")
-    one = run_cli(tmp_path, random_checkpoint, *common, "output_dir=one", OMP_NUM_THREADS="1")
-    two = run_cli(tmp_path, random_checkpoint, *common, "output_dir=two", "infer.workers=2", OMP_NUM_THREADS="1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the spawned workers
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # this process: the one-worker run, and the share each of two workers gets
+    try:
+        common = ("input=data", "output.vis=false", "mlflow.enabled=false", "output.progress=false")
+        one = run_cli("run_infer.py", *settings(tmp_path, random_checkpoint), *common, "output_dir=one")
+        two = run_cli("run_infer.py", *settings(tmp_path, random_checkpoint), *common, "output_dir=two", "infer.workers=2")
+    finally:
+        torch.set_num_threads(threads)
     assert one.returncode == 0 and two.returncode == 0, one.stderr[-2000:] + two.stderr[-2000:]
     assert "3 videos: 3 done, 0 skipped, 0 failed" in two.stdout
     names = ["a/clip_depths.npz", "b/clip_depths.npz", "top_depths.npz"]
@@ -170,9 +208,9 @@ def test_two_workers_write_the_same_bytes_as_one(tmp_path, folder, random_checkp
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
 
 
-def test_submitit_jobs_per_shard_nest_under_one_parent_run(tmp_path, folder, random_checkpoint):
+def test_submitit_jobs_per_shard_nest_under_one_parent_run(tmp_path, mlflow_uri, folder, random_checkpoint):
     (folder / "b" / "broken.mp4").unlink()
-    proc = run_cli(
+    proc = run_script(
         tmp_path,
         random_checkpoint,
         "hydra/launcher=submitit_local",

@@ -196,9 +196,18 @@ except Interrupted as exc:
 """
 
 
+def default_signals() -> None:
+    """In the child before it starts Python: the default dispositions, whatever this process inherited (a shell's
+    background job, a CI runner or a pytest-xdist worker may ignore SIGINT, and an ignored SIGINT is inherited)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_becomes_a_typed_exception_with_its_exit_status(signum, status):
-    child = subprocess.Popen([sys.executable, "-c", CHILD_SIGNAL], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD_SIGNAL], cwd=ROOT, stdout=subprocess.PIPE, text=True, preexec_fn=default_signals
+    )
     assert child.stdout.readline().strip() == "ready"
     child.send_signal(signum)
     out, _ = child.communicate(timeout=30)

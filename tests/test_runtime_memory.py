@@ -1,5 +1,7 @@
 """Memory helpers on known work."""
 
+import threading
+
 import numpy as np
 
 from vda.runtime import memory
@@ -8,9 +10,22 @@ from vda.runtime.memory import MemoryTracker, rss_mb, ru_maxrss_mb
 SIZE_MB = 200
 
 
-def test_cpu_peak_rss_rises_by_allocation():
-    with MemoryTracker("cpu", interval_s=0.002) as mem:
+def test_cpu_peak_rss_rises_by_allocation(monkeypatch):
+    # the block is freed once the tracker's sampler has read an RSS that holds it (an event, not a delay)
+    seen, wanted = threading.Event(), [float("inf")]
+    real = memory.rss_mb
+
+    def watched() -> float:
+        value = real()
+        if value >= wanted[0]:
+            seen.set()
+        return value
+
+    monkeypatch.setattr(memory, "rss_mb", watched)
+    with MemoryTracker("cpu") as mem:
+        wanted[0] = mem.baseline_mb + 0.85 * SIZE_MB
         block = np.ones(SIZE_MB * 1024 * 1024 // 8, dtype=np.float64)  # touched pages, ~200 MiB resident
+        assert seen.wait(timeout=60), "the sampler never read the allocation"
         del block
     assert 0.85 * SIZE_MB <= mem.increase_mb <= 1.4 * SIZE_MB
     assert mem.peak_mb >= mem.baseline_mb + 0.85 * SIZE_MB
