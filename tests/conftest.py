@@ -224,3 +224,12 @@ def run_cli(tmp_path, monkeypatch, capsys) -> Callable[..., CliResult]:
         return CliResult(status, out, err)
 
     return run
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny inputs are many small operations: on a busy machine a second thread mostly waits at barriers."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -228,6 +228,8 @@ def test_stream_logs_per_frame_latency_and_the_gap_to_offline(bench, make_video)
     metrics = client.get_run(outcome.run_id).data.metrics
     assert {"latency_ms_p50", "latency_ms_p99", "first_frame_s", "stream_state_mib", "peak_memory_mib"} <= set(metrics)
     assert metrics["latency_runs"] == 4  # 6 frames, 2 of warm-up
+    assert metrics["offline_s"] > 0
+    assert metrics["stream_over_offline_s"] == pytest.approx(sum(outcome.result.samples_ms) / 1000 / outcome.result.metrics["offline_s"], abs=1e-3)
     # the gap, recomputed here: the same weights (bench default: checkpoint=random, seed 0), both modes, numpy maths
     frames = list(decode_all(clip))
     model = build_model("vits", device="cpu", precision="fp32", checkpoint="random", seed=0)
@@ -244,13 +246,20 @@ def test_stream_logs_per_frame_latency_and_the_gap_to_offline(bench, make_video)
     assert metrics["stream_vs_offline_delta1"] == pytest.approx(np.mean(ratio < 1.25), abs=1e-2)
 
 
-def test_pipeline_with_the_no_model_measures_the_io_ceiling(bench):
-    outcome, client = bench("scenario=pipeline", "scenario.no_model=true", *SMALL_CLIP)
+def test_pipeline_with_the_no_model_measures_the_io_ceiling(bench, tmp_path):
+    kept = tmp_path / "kept"
+    outcome, client = bench(
+        "scenario=pipeline", "scenario.no_model=true", *SMALL_CLIP, "scenario.src=true", f"scenario.keep_outputs={kept}"
+    )
     assert outcome.result.status is Status.ok, outcome.result.reason
     run = client.get_run(outcome.run_id)
     assert run.data.params["scenario.no_model"] == "True"
     assert run.data.metrics["throughput_fps"] > 0 and run.data.metrics["frames"] == 6
     assert {f"stage_{stage}_s" for stage in ("decode", "write")} <= set(run.data.metrics)
+    assert 0 < run.data.metrics["after_model_s"] <= run.data.metrics["duration_s"]
+    kept_files = {path.name for path in kept.iterdir()}  # the last pass's outputs, the source copy included
+    assert np.load(kept / "clip_depths.npz")["depths"].shape == (6, 48, 64)
+    assert "clip_depths.npz" in kept_files and any(name.endswith("_src.mp4") for name in kept_files), kept_files
 
 
 # the network input and weights of the session's graph cache (conftest.graph_cache): one export for every graph test

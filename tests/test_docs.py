@@ -18,15 +18,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-# The pages checked here: the README and the docs pages of this branch.
+# The pages checked here: the README and every docs page.
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
-# Pages other branches write (accuracy, outputs, devices, tracking, development): links to them are exempt from the
-# existence check until those branches are merged.
-PAGES_OF_OTHER_BRANCHES = {"accuracy.md", "outputs.md", "devices.md", "tracking.md", "development.md"}
-# Modules other branches add (the dashboard): exempt from the existence check until those branches are merged.
-MODULES_OF_OTHER_BRANCHES = {"vda.dashboard"}
-# Folders other branches add (accuracy datasets, the tracking package): paths under them are exempt likewise.
-FOLDERS_OF_OTHER_BRANCHES = ("vda/evaluation/", "vda/tracking/")
 ENTRY_CONFIGS = {"run_infer.py": "infer", "run_bench.py": "bench"}
 
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
@@ -88,8 +81,7 @@ def test_relative_links_resolve(page):
         path, _, anchor = link.partition("#")
         target = (page.parent / path).resolve() if path else page
         if not target.exists():
-            if target.name not in PAGES_OF_OTHER_BRANCHES:
-                broken.append(link)
+            broken.append(link)
         elif anchor and target.suffix == ".md" and anchor not in _anchors(target):
             broken.append(link)
     assert not broken, f"{page.name}: broken links {broken}"
@@ -117,7 +109,7 @@ def test_documented_modules_and_scripts_exist():
     for page in PAGES:
         for command in _commands(page):
             for module in re.findall(r"python -m ([\w.]+)", command):
-                if module not in MODULES_OF_OTHER_BRANCHES and not _module_exists(module):
+                if not _module_exists(module):
                     missing.append(f"{page.name}: {module}")
             for script in re.findall(r"(?:python|bash) ((?:\w+/)*\w+\.(?:py|sh))\b", command):
                 if not (ROOT / script).exists():
@@ -129,10 +121,7 @@ def test_documented_modules_and_scripts_exist():
 def test_named_paths_exist(page):
     """Every `vda/...`, `tests/...`, `benchmarks/...` or `conf/...` path a page names exists (globs allowed)."""
     named = set(re.findall(r"`((?:vda|benchmarks|tests|conf)/[^`\s]*)`", page.read_text()))
-    missing = [
-        path for path in sorted(named)
-        if not path.startswith(FOLDERS_OF_OTHER_BRANCHES) and not list(ROOT.glob(path.rstrip("/")))
-    ]
+    missing = [path for path in sorted(named) if not list(ROOT.glob(path.rstrip("/")))]
     assert not missing, f"{page.name} names paths that do not exist: {missing}"
 
 

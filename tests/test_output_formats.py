@@ -37,15 +37,7 @@ def run(model, video: Path, out: Path, stream: bool = False, **output) -> object
     return process_video(model, probe(video), out, InferSettings(input_size=28), options, stream=stream)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny inputs are many small operations: on a busy machine a second thread mostly waits at barriers."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

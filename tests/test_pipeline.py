@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -392,3 +393,24 @@ def test_too_little_disk_space_fails_before_the_model_is_built(tmp_path, random_
     monkeypatch.setattr(vda.infer.single, "assemble", lambda *a, **kw: pytest.fail("reached the model: disk check passed"))
     with pytest.raises(pytest.fail.Exception, match="disk check passed"):
         run_composed(compose_infer(infer_overrides(video, out, random_checkpoint, "output.npz=false")))
+
+
+def test_graph_build_time_is_its_own_stage_not_the_encoders(tiny_model):
+    """A graph runner builds its graphs inside its first encode; the stage split charges that to "build"."""
+    from vda.backends import Runner
+
+    class BuildsOnFirstCall(Runner):  # the real eager runner, plus a build like GraphRunner._graphs_for's
+        def encode(self, frames, precision=None):
+            if not self.build_s:
+                start = time.perf_counter()
+                time.sleep(0.3)
+                self.build_s += time.perf_counter() - start
+            return super().encode(frames, precision)
+
+    runner = BuildsOnFirstCall(tiny_model)
+    engine = WindowedDepth(runner, input_size=28)
+    depth = torch.cat(list(engine.run(iter(synthetic_frames(40, 48, 64)))))
+    expected = torch.cat(list(WindowedDepth(tiny_model, input_size=28).run(iter(synthetic_frames(40, 48, 64)))))
+    torch.testing.assert_close(depth, expected)
+    assert engine.times.seconds["build"] == pytest.approx(runner.build_s) and runner.build_s >= 0.3
+    assert engine.times.calls["build"] == 1 and engine.times.calls["encoder"] == 2

@@ -29,13 +29,7 @@ def second_scene(count: int, height: int = 48, width: int = 64) -> np.ndarray:
     return np.ascontiguousarray(synthetic_frames(count, height, width, seed=7)[:, ::-1, :, ::-1])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny inputs are many small operations: on a busy machine a second thread mostly waits at barriers."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -86,6 +86,8 @@ def group_section(group: str) -> list[str]:
     for name in sorted(key[: -len(".yaml")] for key in repo):
         node = repo[f"{name}.yaml"].node
         cls = node._metadata.object_type
+        if cls is dict:  # a choice that also sets other groups' defaults: its own options sit under the group key
+            cls = node[group]._metadata.object_type
         options = rows(cls, f"{group}.") if cls is not None else []
         lines.append(f"- `{group}={name}`" + (" — options:" if options else ""))
         if options:

@@ -11,6 +11,7 @@ implementation (kept as the baseline of ``benchmarks/bench_pipeline.py``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from dataclasses import dataclass
@@ -103,6 +104,17 @@ class WindowedDepth:
         self.oom = OOMGuard(model, input_size)
         self._fp32_rows = False  # the rows of the window being formed were encoded again in float32
 
+    @contextlib.contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        """Time stage ``name``; a graph runner's build (export, conversion, compilation) in it goes to "build"."""
+        built = getattr(self.model, "build_s", 0.0)
+        with self.times.stage(name):
+            yield
+        built = getattr(self.model, "build_s", 0.0) - built
+        if built:
+            self.times.seconds[name] -= built
+            self.times.add("build", built)
+
     def _encode_per_frame(self, x: torch.Tensor, precision: Optional[Precision] = None) -> tuple[torch.Tensor, ...]:
         """The encoder one frame at a time (frames are encoded independently): the out-of-memory retry."""
         rows = [self.model.encode(x[i : i + 1], precision) for i in range(x.shape[0])]
@@ -110,7 +122,7 @@ class WindowedDepth:
 
     def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Encoder features of ``x``; half-precision features with NaN/inf are recomputed in float32."""
-        with self.times.stage("encoder"), torch.inference_mode():
+        with self._stage("encoder"), torch.inference_mode():
             features = self.oom.call(self.model.encode, x, smaller=self._encode_per_frame)
             half = self.model.precision is not Precision.fp32
             if half and not torch.stack([torch.isfinite(f).all() for f in features]).all():  # one sync
@@ -135,7 +147,7 @@ class WindowedDepth:
             self.stats.encoded_frames += WINDOW
         fell_back, self._fp32_rows = self._fp32_rows, False
         patch_hw = self.preprocessor.patch_hw
-        with self.times.stage("head"), torch.inference_mode():
+        with self._stage("head"), torch.inference_mode():
             try:
                 depth = self.oom.call(self.model.decode, features, 1, WINDOW, patch_hw)
             except NonFiniteOutputError:

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Stages of the video pipeline, in order (decode and preprocess feed the model, write is every output).
-STAGES = ("decode", "preprocess", "encoder", "head", "align", "write")
+STAGES = ("decode", "preprocess", "build", "encoder", "head", "align", "write")  # build: graph backends' graphs
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,13 @@ from vda.tracking import tags as T
 from vda.tracking.store import ExperimentView
 from vda.tracking.ui import column
 
+# The first columns of both commands' runs tables: how long, how it ended, and what really ran.
+WHAT_RAN = (
+    column("attributes", "Duration"),
+    column("tags", T.STATUS),
+    *(column("params", f"{choice}.resolved") for choice in ("device", "precision", "attention", "backend")),
+)
+
 INFER_VIEW = ExperimentView(
     command="run_infer.py",
     description=(
@@ -16,12 +23,7 @@ INFER_VIEW = ExperimentView(
         "`stage_<stage>_s`; the artifacts hold `config.yaml` and the depth preview video."
     ),
     columns=(
-        column("attributes", "Duration"),
-        column("tags", T.STATUS),
-        column("params", "device.resolved"),
-        column("params", "precision.resolved"),
-        column("params", "attention.resolved"),
-        column("params", "backend.resolved"),
+        *WHAT_RAN,
         column("metrics", "frames"),
         column("metrics", "throughput_fps"),
         column("metrics", "duration_s"),
@@ -41,12 +43,7 @@ BENCH_VIEW = ExperimentView(
         "`scenario=accuracy`. A sweep's parent run holds `report.md` and its charts."
     ),
     columns=(
-        column("attributes", "Duration"),
-        column("tags", T.STATUS),
-        column("params", "device.resolved"),
-        column("params", "precision.resolved"),
-        column("params", "attention.resolved"),
-        column("params", "backend.resolved"),
+        *WHAT_RAN,
         column("metrics", "latency_ms_p50"),
         column("metrics", "latency_ms_p90"),
         column("metrics", "throughput_fps"),

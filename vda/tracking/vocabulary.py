@@ -67,6 +67,8 @@ for _stage in STAGES:
     _timing(f"stage_{_stage}_s", "s", f"seconds per pass spent in the {_stage} stage")
     _timing(f"stage_{_stage}_fraction", "fraction", f"share of the staged time spent in {_stage}", better=None)
 _timing("after_model_s", "s", "time from the last network call to the last output written")
+_timing("offline_s", "s", "wall time of the offline engine over the stream scenario's clip (model only)")
+_timing("stream_over_offline_s", "ratio", "stream-mode seconds over the offline engine's on the same clip")
 _count("frames", "frames processed (one pass)")
 _count("frames_skipped", "undecodable frames skipped by the reader")
 METRICS.register("depth_min", Metric("depth", "smallest depth value written", TIMING_DIGITS))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 import torch
 
 from vda.attention import check_attention
@@ -17,7 +16,6 @@ from vda.depth.windows import WINDOW
 from vda.runtime.device import facts
 from vda.runtime.memory import MemoryTracker
 from vda.runtime.precision import Precision
-from vda.video.reader import VideoInfo, VideoReader, probe
 from vda.video.synthetic import synthetic_clip
 
 
@@ -73,8 +71,3 @@ def clip_path(scenario: Any, workdir: Path) -> Path:
         workdir / "clip.mp4", scenario.clip_frames, scenario.clip_height, scenario.clip_width, scenario.clip_fps
     )
 
-
-def clip_frames(scenario: Any, workdir: Path) -> tuple[list[np.ndarray], VideoInfo]:
-    """The decoded frames of :func:`clip_path`'s video, after ``max_res``."""
-    info = probe(clip_path(scenario, workdir), max_res=scenario.max_res)
-    return list(VideoReader(info)), info

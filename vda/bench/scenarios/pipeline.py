@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -19,6 +19,7 @@ from vda.bench.result import JobResult
 from vda.bench.scenarios.base import SCENARIOS, ClipScenarioConfig, Scenario
 from vda.bench.scenarios.common import build_for, clip_path, memory_tracker
 from vda.errors import ConfigError
+from vda.paths import resolve_path
 from vda.depth.settings import InferSettings
 from vda.outputs.formats import OutputConfig
 from vda.bench.no_model import NoModel
@@ -39,6 +40,10 @@ class PipelineScenarioConfig(ClipScenarioConfig):
     # Outputs written as run_infer.py does (timed as the "write" stage), deleted after the job.
     npz: bool = True
     vis: bool = True
+    src: bool = False
+    png16: bool = False
+    # Folder (relative to the launch directory) that receives the last pass's outputs; null: none kept.
+    keep_outputs: Optional[str] = None
     # Measured passes over the video after the first (cold) pass, which gives first_call_s.
     repeats: int = 1
     # No network (vda.bench.no_model): depth at once: the I/O ceiling (decode, preprocess, write),
@@ -55,7 +60,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     try:
         info = probe(clip_path(scenario, workdir), max_res=scenario.max_res, target_fps=scenario.target_fps, max_len=scenario.max_len)
         settings = InferSettings(input_size=input_size, feature_cache=scenario.feature_cache)
-        output = OutputConfig(npz=scenario.npz, vis=scenario.vis, progress=False)
+        output = OutputConfig(npz=scenario.npz, vis=scenario.vis, src=scenario.src, png16=scenario.png16, progress=False)
 
         def one_pass(model: torch.nn.Module, index: int) -> InferResult:
             out = workdir / f"pass{index}"
@@ -71,6 +76,8 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
 
             model, first_call_s = time_first_call(load_and_first_pass, device)
             passes = [one_pass(model, i) for i in range(1, int(scenario.repeats) + 1)]
+        if scenario.keep_outputs:
+            shutil.copytree(workdir / f"pass{len(passes)}", resolve_path(scenario.keep_outputs), dirs_exist_ok=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     frames = sum(p.frames for p in passes)
@@ -83,6 +90,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
         "peak_memory_mib": memory.peak_mb,
         "frames": float(passes[0].frames),
         "duration_s": seconds / len(passes),
+        "after_model_s": sum(p.extra["after_model_s"] for p in passes) / len(passes),
         "encoded_frames": float(passes[0].stats.encoded_frames),
         **{f"stage_{stage}_s": value for stage, value in stage_s.items()},
         **{f"stage_{stage}_fraction": (value / staged if staged > 0 else 0.0) for stage, value in stage_s.items()},

@@ -1,0 +1,1 @@
+"""pytest-benchmark micro-benchmarks (their options: benchmarks/conftest.py)."""
