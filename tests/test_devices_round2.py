@@ -331,7 +331,7 @@ def test_tf32_is_off_in_cuda_model_regions(monkeypatch, on_record, precision):
 
 # 15. the attention benchmark times the temporal attention in the dtype the model runs it
 def test_benchmark_temporal_attention_dtype_is_the_models(monkeypatch):
-    from benchmarks.bench_attention import temporal_qkv
+    from benchmarks.micro.bench_attention import temporal_qkv
 
     seen = []
     implementations.register_attention("dtype_spy", lambda q, k, v, scale: seen.append(q.dtype) or math_attention(q, k, v, scale))
