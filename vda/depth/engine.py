@@ -229,7 +229,8 @@ class WindowedDepth:
         emitted += len(tail)
         if emitted != decoded:
             raise RuntimeError(f"internal error: {emitted} depth maps for {decoded} frames")
-        yield tail
+        if len(tail):
+            yield tail
 
 
 __all__ = ["EngineStats", "RowBank", "WindowedDepth"]
