@@ -117,11 +117,13 @@ class DecodeTally:
     cut_short: bool = False
     rate: float = 0.0  # average frame rate
     end_time: Optional[float] = None  # where the container says the stream ends, in seconds
+    first_time: Optional[float] = None  # presentation time of the earliest decoded frame, in seconds
     last_time: Optional[float] = None  # presentation time of the latest decoded frame, in seconds
 
     def see(self, frame: av.VideoFrame) -> None:
         self.frames += 1
         if frame.time is not None:
+            self.first_time = frame.time if self.first_time is None else min(self.first_time, frame.time)
             self.last_time = frame.time if self.last_time is None else max(self.last_time, frame.time)
 
     @property
@@ -133,10 +135,22 @@ class DecodeTally:
         return max(round((self.end_time - self.last_time) * self.rate) - 1, 0)
 
     @property
+    def span(self) -> int:
+        """Frame periods from the first decoded frame to the stream's announced end; 0 if unknown."""
+        if self.end_time is None or self.first_time is None or self.rate <= 0:
+            return 0
+        return round((self.end_time - self.first_time) * self.rate)
+
+    @property
     def frames_lost(self) -> int:
         """Source frames that produced no picture: every packet and every declared frame is one frame, and
-        so is every frame period missing at the end (the largest of the three counts, not their sum)."""
-        return max(self.declared, self.packets, self.frames + self.missing_tail) - self.frames
+        so is every frame period missing at the end (the largest of the counts, not their sum). When the end
+        is missing, frames reordered behind the last decoded one (B-frames) are lost too, so the whole span
+        from the first frame to the announced end counts."""
+        counted = max(self.declared, self.packets, self.frames + self.missing_tail)
+        if self.missing_tail:
+            counted = max(counted, self.span)
+        return counted - self.frames
 
     @property
     def truncated(self) -> bool:
