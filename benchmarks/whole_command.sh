@@ -9,7 +9,7 @@
 #   weights, copied to its checkpoints/video_depth_anything_vits.pth (an existing file there is kept aside).
 # The weights are seeded random (depth meaningless, speed representative); the graph cache is warmed first
 # (its export is a one-time cost, reported separately). Run on a quiet machine: times are wall-clock.
-set -u
+set -u -o pipefail
 clip="" size=140 reps=2 published=""
 while getopts "c:s:r:p:" opt; do
   case $opt in c) clip=$OPTARG ;; s) size=$OPTARG ;; r) reps=$OPTARG ;; p) published=$OPTARG ;; *) exit 2 ;; esac
@@ -21,9 +21,9 @@ mkdir -p "$work" && cd "$work" || exit 1
 export VDA_CACHE_DIR="$work/cache"
 if [ -z "$clip" ]; then
   clip="$work/clip70.mp4"
-  python -c "from vda.video.synthetic import synthetic_clip; synthetic_clip('$clip', 70, 180, 320, 24)"
+  python -c "from vda.video.synthetic import synthetic_clip; synthetic_clip('$clip', 70, 180, 320, 24)" || exit 1
 fi
-python -c "from vda.weights import random_state_dict, save_checkpoint; save_checkpoint(random_state_dict('vits', seed=0), '$work/vits.pth')"
+python -c "from vda.weights import random_state_dict, save_checkpoint; save_checkpoint(random_state_dict('vits', seed=0), '$work/vits.pth')" || exit 1
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) CPUs, bf16: $(grep -o -m1 -w 'avx512_bf16\|amx_bf16' /proc/cpuinfo || echo none)"
 echo "date: $(date -u +%FT%TZ)  load: $(cut -d' ' -f1-3 /proc/loadavg)  clip: $clip  input_size: $size"
 common="input=$clip device=cpu encoder=vits model.checkpoint=$work/vits.pth infer.input_size=$size mlflow.enabled=false output.progress=false output.overwrite=true"
@@ -32,6 +32,11 @@ timed() {  # NAME COMMAND...: one run under /usr/bin/time -v, one line appended 
   local name=$1; shift
   /usr/bin/time -v -o "$work/time_$name.txt" "$@" >"$work/log_$name.txt" 2>&1
   local rc=$?
+  if [ "$rc" -ne 0 ]; then  # a failed run has no time worth tabulating
+    echo "$name failed (exit $rc); the end of its log, $work/log_$name.txt:" >&2
+    tail -n 5 "$work/log_$name.txt" >&2
+    exit "$rc"
+  fi
   python - "$name" "$rc" "$work/time_$name.txt" <<'PY' | tee -a "$work/runs.txt"
 import re, sys
 name, rc, text = sys.argv[1], sys.argv[2], open(sys.argv[3]).read()
@@ -61,7 +66,7 @@ for _ in $(seq "$reps"); do
   vda vda_bf16 backend=torch precision=bf16
   if [ -n "$published" ]; then
     (cd "$published" && timed published python run.py --input_video "$clip" --output_dir "$work/out_published" \
-      --encoder vits --input_size "$size" --fp32)
+      --encoder vits --input_size "$size" --fp32) || exit 1
   fi
 done
 python - "$work/runs.txt" <<'PY'

@@ -147,6 +147,8 @@ class DecodeTally:
         so is every frame period missing at the end (the largest of the counts, not their sum). When the end
         is missing, frames reordered behind the last decoded one (B-frames) are lost too, so the whole span
         from the first frame to the announced end counts."""
+        if self.declared and self.frames >= self.declared:  # every frame the container counts was decoded
+            return 0
         counted = max(self.declared, self.packets, self.frames + self.missing_tail)
         if self.missing_tail:
             counted = max(counted, self.span)
