@@ -4,8 +4,7 @@ import sys
 
 import hydra
 
-from vda.entry import one_line_errors
-from vda.config import to_object
+from vda.entry import one_line_errors, typed
 from vda.infer.command import infer
 from vda.infer.config import register_configs
 
@@ -15,7 +14,7 @@ register_configs()
 @hydra.main(version_base="1.3", config_path="conf", config_name="infer")
 @one_line_errors
 def main(cfg) -> None:
-    outcome = infer(to_object(cfg))
+    outcome = infer(typed(cfg))
     print("\n".join(outcome.lines))
     if outcome.exit_status:
         sys.exit(outcome.exit_status)
