@@ -29,6 +29,7 @@ from vda.depth import (
 from vda.infer.config import register_configs
 from vda.config import to_object
 from vda.infer.single import run_inference
+from vda.runtime.timing import since_process_start
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
@@ -279,7 +280,10 @@ def test_outputs_have_the_decoded_frames_shape_and_rate(tmp_path, random_checkpo
             "output.png16=true",
         )
     )
+    lived = since_process_start()
     result = run_composed(cfg)
+    # the first depth maps came after this process had lived `lived` seconds, and before the run ended
+    assert lived < result.extra["first_depth_s"] < since_process_start() - result.extra["after_model_s"]
     n, h, w, fps = 21, 24, 32, rate / 2  # stride 2 of 41 frames, 64x48 scaled to a long side of 32
     assert sorted(p.name for p in out.iterdir()) == [
         "clip_depths.npz",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +27,10 @@ from vda.runtime.threads import BackgroundWriter, Prefetcher
 from vda.runtime.transfer import HostCopy, PendingCopy
 from vda.depth.windows import WINDOW
 from vda.runtime.memory import MemoryTracker
-from vda.runtime.timing import STAGES, StageTimes
+from vda.runtime.timing import STAGES, StageTimes, since_process_start
 from vda.video.reader import VideoInfo, VideoReader
+
+logger = logging.getLogger(__name__)
 
 DECODE_AHEAD = WINDOW  # frames decoded ahead of the model
 SRC_AHEAD = WINDOW  # frames queued for the source copies
@@ -127,6 +130,7 @@ def process_video(
     copies: list[OutputWriter] = []  # the writers that take the decoded frames
     live: list[OutputWriter] = []  # the writers that take the depth as it comes
     store: Optional[DepthStore] = None
+    first_depth_s: Optional[float] = None
     started = time.perf_counter()
     try:
         with MemoryTracker(model.device, other_runtimes=getattr(model, "foreign_memory", False)) as memory, write_errors(output_dir):
@@ -143,6 +147,9 @@ def process_video(
                 total=info.estimated_frames, unit="frame", desc=info.stem, disable=not output.progress, dynamic_ncols=True, leave=None
             ) as bar, Prefetcher(decoded, DECODE_AHEAD if ahead else 0, name="vda-decode") as frames:
                 for depth in engine.run(frames):
+                    if first_depth_s is None:
+                        first_depth_s = since_process_start()
+                        logger.info("first depth maps %.2f s after the process started", first_depth_s)
                     store_queue.submit(append_depth, host_copy.start(depth))
                     bar.update(len(depth))
             model_done = time.perf_counter()
@@ -180,6 +187,7 @@ def process_video(
             "depth_min": store.min,
             "depth_max": store.max,
             "after_model_s": finished - model_done,
+            "first_depth_s": first_depth_s,
             "frames_skipped": getattr(reader, "frames_skipped", 0),
             "scene_cuts": engine.stats.scene_cuts,
             **engine.metrics(),

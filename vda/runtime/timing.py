@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional, TypeVar
 
 import numpy as np
+import psutil
 import torch
 
 from vda.runtime.device import facts, synchronize
@@ -134,6 +135,11 @@ class LatencyTracker:
         return stats
 
 
+def since_process_start() -> float:
+    """Seconds since this process was started (interpreter start-up and imports included), by the kernel's clock."""
+    return time.time() - psutil.Process().create_time()
+
+
 def time_first_call(fn: Callable[[], T], device: torch.device | str) -> tuple[T, float]:
     """Run ``fn`` once and return ``(result, seconds)``, wall clock, synchronised at the end.
 
@@ -209,4 +215,4 @@ class StageTimes:
         return dict(self.seconds)
 
 
-__all__ = ["STAGES", "DeviceTimer", "LatencyStats", "LatencyTracker", "StageTimes", "time_first_call"]
+__all__ = ["STAGES", "DeviceTimer", "LatencyStats", "LatencyTracker", "StageTimes", "since_process_start", "time_first_call"]

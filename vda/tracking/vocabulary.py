@@ -67,6 +67,7 @@ for _stage in STAGES:
     _timing(f"stage_{_stage}_s", "s", f"seconds per pass spent in the {_stage} stage")
     _timing(f"stage_{_stage}_fraction", "fraction", f"share of the staged time spent in {_stage}", better=None)
 _timing("after_model_s", "s", "time from the last network call to the last output written")
+_timing("first_depth_s", "s", "time from the process start (imports included) to the first depth maps")
 _timing("offline_s", "s", "wall time of the offline engine over the stream scenario's clip (model only)")
 _timing("stream_over_offline_s", "ratio", "stream-mode seconds over the offline engine's on the same clip")
 _count("frames", "frames processed (one pass)")
