@@ -1,6 +1,6 @@
 """Options of the pytest-benchmark micro-benchmarks (benchmarks/micro/bench_*.py, collected through ``python_files``
 in pyproject.toml): attention at the model's real shapes, the encoder and the head, the offline engine, stream
-steps and output writing. The figure scripts beside this file (``figure_*.py``) are not collected.
+steps, output writing and the shot-cut detector. The figure scripts beside this file (``figure_*.py``) are not collected.
 Sizes are CPU-friendly by default; the real workload is one switch away:
 
     python -m pytest benchmarks                                     # 70x70, 4 frames, vits, cpu/auto

@@ -23,6 +23,7 @@ from vda.bench.result import JobResult, Status, from_exception
 from vda import StreamingDepth, build_model
 from vda.config import to_object
 from vda.depth.engine import WindowedDepth
+from vda.video.synthetic import synthetic_frames, write_video
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 # One CPU thread: fast and steady on a shared 2-core machine (two threads stall when a core is busy).
@@ -150,8 +151,21 @@ def test_pipeline_logs_throughput_and_stage_split(bench):
     assert m["throughput_fps"] == pytest.approx(6 / m["duration_s"], rel=1e-3)  # 4 significant digits
     assert sum(m[f"stage_{stage}_fraction"] for stage in STAGES) == pytest.approx(1.0, rel=1e-3)
     assert m["stage_encoder_s"] > 0 and m["stage_head_s"] > 0
+    assert m["scene_cuts"] == 0 and m["stage_scene_cuts_s"] == 0 and m["windows"] == 1  # cuts off by default
     assert run.data.params["video.size"] == "42x28"
     assert "seconds per stage" in summary(outcome)
+
+
+def test_pipeline_scene_cuts_split_the_clip_and_time_the_detector(bench, tmp_path):
+    """A hard cut in the middle: two shots, each on its own window, and the detector's seconds in its stage."""
+    first = synthetic_frames(6, 28, 42, seed=0)
+    second = np.ascontiguousarray(synthetic_frames(6, 28, 42, seed=7)[:, ::-1, :, ::-1])  # another scene
+    clip = write_video(tmp_path / "cut.mp4", np.concatenate([first, second]))
+    outcome, client = bench(*PIPELINE, f"scenario.input={clip}", "scenario.scene_cuts=true")
+    assert outcome.result.status is Status.ok, outcome.result.reason
+    m = client.get_run(outcome.run_id).data.metrics
+    assert m["frames"] == 12 and m["scene_cuts"] == 1 and m["windows"] == 2
+    assert m["stage_scene_cuts_s"] > 0
 
 
 def test_pipeline_missing_input_is_an_error_result(bench, tmp_path):

@@ -86,16 +86,37 @@ def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, run_cli, random_ch
 
 
 def test_the_entry_script_exits_2_with_one_line_for_a_bad_input(tmp_path, random_checkpoint):
-    """The real script in its own interpreter: the exit status and stderr a shell sees."""
+    """The real script in its own interpreter: the exit status and stderr a shell sees, and nothing left behind
+    (Hydra's default run folder, outputs/<date>/<time>/ with its log and configs, is removed again)."""
     video, out = tmp_path / "nowhere.mp4", tmp_path / "out"
     args = [sys.executable, str(SCRIPT), f"input={video}", f"output_dir={out}", *overrides(tmp_path, random_checkpoint)]
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
     env.pop("MLFLOW_TRACKING_URI", None)
-    proc = subprocess.run(
-        [*args, f"hydra.run.dir={tmp_path / 'hydra'}"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env
-    )
+    proc = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert_one_line_error(proc, "does not exist", "nowhere.mp4")
-    assert not out.exists() and not (tmp_path / "mlflow.db").exists()
+    assert list(tmp_path.iterdir()) == []  # no outputs/, no output_dir, no mlflow.db
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "verbose"])
+def test_a_refusal_removes_only_the_files_hydra_wrote_for_the_job(tmp_path, run_cli, verbose):
+    """``hydra.run.dir`` may be a folder of the user's: a refusal removes the configs and log Hydra wrote there and
+    nothing else; with ``hydra.verbose`` they stay (the log holds the failure's traceback)."""
+    folder = tmp_path / "hydra" / "0"  # run_cli's first run folder
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("the user's\n")
+    debug = ["hydra.verbose=vda"] if verbose else []
+    proc = run_cli("run_infer.py", f"input={tmp_path / 'nowhere.mp4'}", "device=cpu", "mlflow.enabled=false", *debug)
+    assert_one_line_error(proc, "does not exist", "nowhere.mp4")
+    kept = [".hydra", "notes.txt", "run_infer.log"] if verbose else ["notes.txt"]
+    assert sorted(p.name for p in folder.iterdir()) == kept
+    assert not verbose or "Traceback" in (folder / "run_infer.log").read_text()
+
+
+def test_a_refused_first_multirun_job_leaves_no_sweep_folder(tmp_path, run_cli):
+    missing = ",".join(str(tmp_path / name) for name in ("a.mp4", "b.mp4"))
+    proc = run_cli("run_infer.py", f"input={missing}", "device=cpu", "mlflow.enabled=false", multirun=True)
+    assert_one_line_error(proc, "does not exist", "a.mp4")  # the sweep stops at its first refusal
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_unwritable_output_dir(tmp_path, run_cli, random_checkpoint):
@@ -105,7 +126,7 @@ def test_unwritable_output_dir(tmp_path, run_cli, random_checkpoint):
     proc = run_cli("run_infer.py", f"input={video}", f"output_dir={blocker / 'out'}", *overrides(tmp_path, random_checkpoint))
     assert_one_line_error(proc, "output directory", "blocker")
     assert blocker.read_text().startswith("a file")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "hydra", "ok.mp4"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker", "ok.mp4"]  # Hydra's run folder removed
 
 
 def test_happy_path_writes_outputs_and_an_mlflow_run(tmp_path, run_cli, mlflow_uri, random_checkpoint):

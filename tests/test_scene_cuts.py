@@ -93,9 +93,11 @@ def test_cuts_on_change_nothing_without_a_cut(tiny_model):
 
 def test_stream_resets_its_state_at_the_cut(tiny_model, scenes):
     a, b = scenes[0][:12], scenes[1][:6]  # a short stream: each step attends over 32 slots, whatever the length
-    engine = StreamEngine(tiny_model, INPUT, True, StageTimes(), DEFAULT_SCENE_THRESHOLD)
+    times = StageTimes()
+    engine = StreamEngine(tiny_model, INPUT, True, times, DEFAULT_SCENE_THRESHOLD)
     joined = torch.cat(list(engine.run(iter(np.concatenate([a, b]))))).numpy()
     assert engine.stats.scene_cuts == 1 and engine.stats.frames == 18
+    assert times.calls["scene_cuts"] == 18  # the detector, timed on every frame
     fresh = StreamingDepth(tiny_model, INPUT)
     alone_b = np.stack([fresh.step(frame) for frame in b])
     np.testing.assert_allclose(joined[12:], alone_b, rtol=1e-5, atol=1e-6)
@@ -115,7 +117,7 @@ def test_command_counts_cuts_and_lists_its_outputs_in_mlflow(tmp_path, scenes, r
     assert result.stats.scene_cuts == 1
     client = mlflow.MlflowClient(tracking_uri=uri)
     (run,) = client.search_runs([client.get_experiment_by_name("cuts").experiment_id])
-    assert run.data.metrics["scene_cuts"] == 1
+    assert run.data.metrics["scene_cuts"] == 1 and run.data.metrics["stage_scene_cuts_s"] > 0  # the detector's time
     assert run.data.params["infer.scene_cuts"] == "True"
     assert run.data.tags["outputs"] == "edit_depths.npz,edit_vis.mp4,edit_depth16.mkv,edit_depth16.json"
     assert sorted(p.name for p in Path(out).iterdir()) == sorted(run.data.tags["outputs"].split(","))

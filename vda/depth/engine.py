@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from vda.depth.scenes import SceneCutDetector, ShotSplitter
+from vda.depth.scenes import SceneCutDetector, ShotSplitter, timed
 from vda.errors import NonFiniteOutputError, VideoError
 from vda.depth.align import WindowAligner
 from vda.depth.preprocess import Preprocessor
@@ -177,7 +177,7 @@ class WindowedDepth:
         if self.scene_threshold is None:
             yield from self._run_shot(iter(frames))
             return
-        shots = ShotSplitter(frames, SceneCutDetector(self.scene_threshold))
+        shots = ShotSplitter(frames, timed(SceneCutDetector(self.scene_threshold), self.times))
         for shot in shots:
             yield from self._run_shot(shot)
         self.stats.scene_cuts = shots.cuts

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from vda.depth.engine import EngineStats, WindowedDepth
-from vda.depth.scenes import SceneCutDetector, scene_threshold
+from vda.depth.scenes import SceneCutDetector, scene_threshold, timed
 from vda.registry import Registry
 from vda.runtime.timing import LatencyStats, StageTimes
 from vda.depth.stream import StreamingDepth
@@ -81,6 +81,7 @@ class StreamEngine:
         scene_threshold: Optional[float] = None,
     ) -> None:
         self.stream = StreamingDepth(model, input_size, cached_projections, times=times)
+        self.times = times
         self.scene_threshold = scene_threshold
         self.stats = EngineStats()
         self.step_s: list[float] = []
@@ -88,7 +89,7 @@ class StreamEngine:
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[torch.Tensor]:
         self.stream.reset()
         self.stats, self.step_s = EngineStats(), []
-        cut = SceneCutDetector(self.scene_threshold) if self.scene_threshold is not None else None
+        cut = timed(SceneCutDetector(self.scene_threshold), self.times) if self.scene_threshold is not None else None
         for frame in frames:
             if cut is not None and cut(frame):
                 self.stream.reset()

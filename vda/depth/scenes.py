@@ -12,28 +12,30 @@ causal (it never looks ahead), so the offline engine and the stream share one me
 * a frame whose ``score`` exceeds ``threshold`` starts a new shot, and the history starts again.
 
 :class:`ShotSplitter` cuts a stream of frames into one iterator per shot (what the offline engine runs its
-windows over).
+windows over). Both engines time the detector as the ``scene_cuts`` stage (:func:`timed`).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Iterable, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Optional
 
 import numpy as np
 from PIL import Image
 
 from vda.errors import ConfigError
+from vda.runtime.timing import StageTimes
 
 DEFAULT_SCENE_THRESHOLD = 0.1
 THUMBNAIL_SIDE = 128
 HISTORY = 8
 
 
-def check_threshold(threshold: float) -> None:
+def check_threshold(threshold: float, name: str = "infer.scene_threshold") -> None:
+    """Raise :class:`~vda.errors.ConfigError` unless ``threshold`` (the setting ``name``) is inside (0, 1)."""
     if not 0.0 < threshold < 1.0:
         raise ConfigError(
-            f"infer.scene_threshold={threshold} is outside (0, 1): it is a jump in the mean frame difference "
+            f"{name}={threshold} is outside (0, 1): it is a jump in the mean frame difference "
             f"(0 = none, 1 = black to white); the default is {DEFAULT_SCENE_THRESHOLD}"
         )
 
@@ -80,21 +82,29 @@ class SceneCutDetector:
         return False
 
 
+def timed(detector: SceneCutDetector, times: StageTimes) -> Callable[[np.ndarray], bool]:
+    """``detector`` with the seconds of each call charged to the ``scene_cuts`` stage of ``times``."""
+
+    def is_cut(frame: np.ndarray) -> bool:
+        with times.stage("scene_cuts"):
+            return detector(frame)
+
+    return is_cut
+
+
 class ShotSplitter:
-    """``frames`` cut at the frames ``detector`` flags: iterate for one iterator of frames per shot, in order.
+    """``frames`` cut where ``is_cut`` (a :class:`SceneCutDetector`, or a call around one) says a frame starts a
+    new shot: iterate for one iterator of frames per shot, in order.
 
     Each shot must be read to its end before the next one is taken (the engine does); ``cuts`` counts the
     shot boundaries passed so far.
     """
 
-    def __init__(self, frames: Iterable[np.ndarray], detector: SceneCutDetector) -> None:
+    def __init__(self, frames: Iterable[np.ndarray], is_cut: Callable[[np.ndarray], bool]) -> None:
         self.source = iter(frames)
-        self.detector = detector
+        self.is_cut = is_cut
         self.held: Optional[np.ndarray] = None  # the first frame of the next shot
-
-    @property
-    def cuts(self) -> int:
-        return self.detector.cuts
+        self.cuts = 0
 
     def __iter__(self) -> Iterator[Iterator[np.ndarray]]:
         yield self._shot()
@@ -106,8 +116,9 @@ class ShotSplitter:
             frame, self.held = self.held, None
             yield frame
         for frame in self.source:
-            if self.detector(frame):
+            if self.is_cut(frame):
                 self.held = frame
+                self.cuts += 1
                 return
             yield frame
 
@@ -121,4 +132,5 @@ __all__ = [
     "check_threshold",
     "scene_threshold",
     "thumbnail",
+    "timed",
 ]

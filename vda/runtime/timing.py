@@ -28,7 +28,8 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Stages of the video pipeline, in order (decode and preprocess feed the model, write is every output).
-STAGES = ("decode", "preprocess", "build", "encoder", "head", "align", "write")  # build: graph backends' graphs
+# scene_cuts: the shot-cut detector (infer.scene_cuts=true); build: graph backends' graphs.
+STAGES = ("decode", "scene_cuts", "preprocess", "build", "encoder", "head", "align", "write")
 
 
 @dataclass(frozen=True)

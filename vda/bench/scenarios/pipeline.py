@@ -2,7 +2,9 @@
 
 The model is built and a first (cold) pass over the video gives ``first_call_s``; then ``repeats`` passes are
 measured: ``throughput_fps`` is frames over their seconds, ``stage_<stage>_s`` the mean seconds per pass
-spent in decode, preprocess, encoder, head, align and write, ``stage_frac_<stage>`` their share.
+spent in decode, preprocess, encoder, head, align and write (and scene_cuts, the shot-cut detector, with
+``scenario.scene_cuts=true``, as ``run_infer.py infer.scene_cuts=true`` runs it), ``stage_<stage>_fraction`` their
+share; ``windows`` and ``scene_cuts`` count one pass's windows and detected cuts.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from vda.bench.result import JobResult
 from vda.bench.scenarios.base import SCENARIOS, ClipScenarioConfig, Scenario
 from vda.bench.scenarios.common import build_for, clip_path, memory_tracker
 from vda.errors import ConfigError
+from vda.depth.scenes import check_threshold
 from vda.paths import resolve_path
 from vda.depth.settings import InferSettings
 from vda.outputs.formats import OutputConfig
@@ -37,6 +40,10 @@ class PipelineScenarioConfig(ClipScenarioConfig):
     max_len: int = InferSettings.max_len
     target_fps: float = InferSettings.target_fps
     feature_cache: bool = InferSettings.feature_cache
+    # Split the video at shot cuts as run_infer.py's infer.scene_cuts does (the detector is the "scene_cuts" stage).
+    scene_cuts: bool = InferSettings.scene_cuts
+    # The detector's threshold, as infer.scene_threshold.
+    scene_threshold: float = InferSettings.scene_threshold
     # Outputs written as run_infer.py does (timed as the "write" stage), deleted after the job.
     npz: bool = True
     vis: bool = True
@@ -55,11 +62,17 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
     scenario = cfg.scenario
     if int(scenario.repeats) < 1:
         raise ConfigError(f"scenario.repeats={scenario.repeats}: measure at least one pass (repeats >= 1)")
+    check_threshold(scenario.scene_threshold, "scenario.scene_threshold")
     input_size = int(scenario.input_size or facts(device).bench_input_size)
     workdir = Path(tempfile.mkdtemp(prefix="vda-bench-pipeline-"))
     try:
         info = probe(clip_path(scenario, workdir), max_res=scenario.max_res, target_fps=scenario.target_fps, max_len=scenario.max_len)
-        settings = InferSettings(input_size=input_size, feature_cache=scenario.feature_cache)
+        settings = InferSettings(
+            input_size=input_size,
+            feature_cache=scenario.feature_cache,
+            scene_cuts=scenario.scene_cuts,
+            scene_threshold=scenario.scene_threshold,
+        )
         output = OutputConfig(npz=scenario.npz, vis=scenario.vis, src=scenario.src, png16=scenario.png16, progress=False)
 
         def one_pass(model: torch.nn.Module, index: int) -> InferResult:
@@ -92,6 +105,8 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
         "duration_s": seconds / len(passes),
         "after_model_s": sum(p.extra["after_model_s"] for p in passes) / len(passes),
         "encoded_frames": float(passes[0].stats.encoded_frames),
+        "windows": float(passes[0].stats.windows),
+        "scene_cuts": float(passes[0].stats.scene_cuts),
         **{f"stage_{stage}_s": value for stage, value in stage_s.items()},
         **{f"stage_{stage}_fraction": (value / staged if staged > 0 else 0.0) for stage, value in stage_s.items()},
         **memory.details,
