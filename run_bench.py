@@ -9,7 +9,8 @@ import hydra
 
 from vda.bench.command import check_single_run, run_job, summary
 from vda.bench.config import register_configs
-from vda.entry import one_line_errors, typed
+from vda.entry import one_line_errors
+from vda.config import to_object
 
 register_configs()
 
@@ -17,7 +18,7 @@ register_configs()
 @hydra.main(version_base="1.3", config_path="conf", config_name="bench")
 @one_line_errors
 def main(cfg) -> None:
-    outcome = run_job(typed(cfg))
+    outcome = run_job(to_object(cfg))
     print(summary(outcome), flush=True)
     check_single_run(outcome)
 

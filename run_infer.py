@@ -4,7 +4,8 @@ import sys
 
 import hydra
 
-from vda.entry import one_line_errors, typed
+from vda.entry import one_line_errors
+from vda.config import to_object
 from vda.infer.command import infer
 from vda.infer.config import register_configs
 
@@ -14,7 +15,7 @@ register_configs()
 @hydra.main(version_base="1.3", config_path="conf", config_name="infer")
 @one_line_errors
 def main(cfg) -> None:
-    outcome = infer(typed(cfg))
+    outcome = infer(to_object(cfg))
     print("\n".join(outcome.lines))
     if outcome.exit_status:
         sys.exit(outcome.exit_status)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-command table (issue 21): run_infer.py with backend=torch (also with allocator=system, the C library's
+# Whole-command table (issue 21): run_infer.py with backend=torch (also with infer.allocator=system, the C library's
 # default allocator, for the system time), backend=openvino and precision=bf16, and
 # optionally the published pipeline, each under /usr/bin/time -v, alternating, REPS rounds. Prints one line per
 # run (wall, user, system seconds, peak RSS, involuntary context switches) and the medians with ratios to vda torch.
@@ -63,7 +63,7 @@ fi
 : >"$work/runs.txt"
 for _ in $(seq "$reps"); do
   vda vda_torch backend=torch precision=fp32
-  vda vda_system backend=torch precision=fp32 allocator=system
+  vda vda_system backend=torch precision=fp32 infer.allocator=system
   vda vda_openvino backend=openvino precision=fp32
   vda vda_bf16 backend=torch precision=bf16
   if [ -n "$published" ]; then

@@ -22,7 +22,6 @@ from vda.attention import ATTENTION, AttentionConfig
 from vda.backends import BACKENDS, BackendConfig
 from vda.errors import ConfigError
 from vda.model import DEFAULT_ENCODER, ENCODERS
-from vda.runtime.allocator import Allocator
 from vda.runtime.device import device_choices
 from vda.runtime.precision import Precision
 
@@ -72,9 +71,6 @@ class RunConfig:
     backend: BackendConfig = field(default_factory=BackendConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     mlflow: MlflowConfig = field(default_factory=MlflowConfig)
-    # Host memory: reuse keeps freed blocks for the next window (glibc: far less system time, a higher peak);
-    # system is the C library's default (docs/performance.md).
-    allocator: Allocator = Allocator.reuse
 
 
 CHOICE_GROUPS = ("encoder", "device", "precision", "attention", "backend")

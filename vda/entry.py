@@ -1,7 +1,6 @@
-"""Glue for the thin entry scripts: the composed config made typed once, with the process set up as it asks
-(:func:`typed`); library errors become one line on stderr and exit status 2, with nothing of the job left in
-Hydra's output folder (:func:`remove_job_folder`); SIGINT and SIGTERM end the run cleanly (outputs of the
-interrupted work removed) with exit status 130 / 143."""
+"""Glue for the thin entry scripts: library errors become one line on stderr and exit status 2, with nothing of
+the job left in Hydra's output folder (:func:`remove_job_folder`); SIGINT and SIGTERM end the run cleanly
+(outputs of the interrupted work removed) with exit status 130 / 143."""
 
 from __future__ import annotations
 
@@ -9,26 +8,16 @@ import functools
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Callable, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 
-from vda.config import to_object
 from vda.errors import VDAError
-from vda.runtime.allocator import use_allocator
 from vda.runtime.signals import Interrupted, interruptible
 
 T = TypeVar("T")
 EXIT_USAGE = 2
-
-
-def typed(cfg: Any) -> Any:
-    """The composed Hydra config as its dataclasses (:func:`vda.config.to_object`), with this process's host
-    allocator set as ``cfg.allocator`` says (a process-wide setting: entry points and worker processes only)."""
-    cfg = to_object(cfg)
-    use_allocator(cfg.allocator)
-    return cfg
 
 
 def one_line_errors(fn: Callable[..., T]) -> Callable[..., T]:

@@ -15,7 +15,6 @@ from omegaconf import OmegaConf
 
 from vda.bench.config import bench_config
 from vda.bench.scenarios import run_scenario
-from vda.runtime.allocator import use_allocator
 
 
 def main(argv: list[str]) -> int:
@@ -25,7 +24,6 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     start_ms = int(time.time() * 1000)
     cfg = bench_config(OmegaConf.load(argv[0]))
-    use_allocator(cfg.allocator)
     result = run_scenario(cfg)
     result.timed(start_ms, int(time.time() * 1000)).to_json(Path(argv[1]))
     return 0

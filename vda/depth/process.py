@@ -23,6 +23,7 @@ from vda.depth.engine import EngineStats, WindowedDepth
 from vda.depth.scenes import scene_threshold
 from vda.outputs.formats import OUTPUTS, OutputContext, OutputWriter, check_outputs, enabled_formats, finish_outputs
 from vda.outputs.writers import DepthStore, Staging, scratch_path, write_errors
+from vda.runtime.allocator import allocator_scope
 from vda.runtime.threads import BackgroundWriter, Prefetcher
 from vda.runtime.transfer import HostCopy, PendingCopy
 from vda.depth.windows import WINDOW
@@ -91,7 +92,7 @@ def process_video(
     (outputs that need a range fix it from the first frames instead of waiting for the end).
 
     ``settings``: an :class:`~vda.infer.config.InferSettings` (``input_size``, ``feature_cache``,
-    ``pipelined``, ``sync_stages``); ``output``: an :class:`~vda.outputs.formats.OutputConfig`. Pipelined (the default), frames
+    ``pipelined``, ``sync_stages``, ``allocator``: the host allocator while the model runs); ``output``: an :class:`~vda.outputs.formats.OutputConfig`. Pipelined (the default), frames
     are decoded in a producer thread and the depth maps (appended to the scratch file) and the source copies are
     written in consumer threads, behind bounded queues, so the model's thread waits only for frames it needs;
     the ``decode`` and ``write`` stage seconds are then those threads' busy time. The second pass (npz, preview,
@@ -145,7 +146,9 @@ def process_video(
             decoded = _frames(reader, decode_times, functools.partial(src_queue.submit, copy_source) if copies else None)
             with tqdm(
                 total=info.estimated_frames, unit="frame", desc=info.stem, disable=not output.progress, dynamic_ncols=True, leave=None
-            ) as bar, Prefetcher(decoded, DECODE_AHEAD if ahead else 0, name="vda-decode") as frames:
+            ) as bar, Prefetcher(decoded, DECODE_AHEAD if ahead else 0, name="vda-decode") as frames, allocator_scope(
+                settings.allocator
+            ):
                 for depth in engine.run(frames):
                     if first_depth_s is None:
                         first_depth_s = since_process_start()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from vda.depth.scenes import DEFAULT_SCENE_THRESHOLD
+from vda.runtime.allocator import Allocator
 from vda.video.reader import ALL_FRAMES, EVERY_FRAME, MAX_RES
 
 
@@ -29,6 +30,9 @@ class InferSettings:
     scene_cuts: bool = False
     # A cut is a jump of the mean frame difference (thumbnails, 0..1) above the shot's recent level by this much.
     scene_threshold: float = DEFAULT_SCENE_THRESHOLD
+    # Host memory during the model's loop: reuse keeps freed blocks for the next window (glibc: far less system
+    # time, a higher resident size while it runs); system: the C library's default (docs/performance.md).
+    allocator: Allocator = Allocator.reuse
     # Synchronise the device after every stage (exact per-stage split for profiling; stops copies overlapping
     # with compute); false: CUDA stages are timed with events, without a host synchronisation.
     sync_stages: bool = False

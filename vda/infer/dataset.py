@@ -43,7 +43,6 @@ from vda.tracking import tags as T
 from vda.tracking.store import open_store
 from vda.tracking.sweep import sweep_parent_run_id
 from vda.tracking.ui import runs_url, where_logged
-from vda.runtime.allocator import use_allocator
 from vda.runtime.device import facts, resolve_device
 from vda.video.reader import probe
 
@@ -236,7 +235,6 @@ def _init_worker(cfg: InferConfig, slots: Any, threads: int) -> None:
     """Build this worker's model once: its own GPU where there are several, else its share of CPU threads."""
     slot = slots.get()
     torch.set_num_threads(threads)
-    use_allocator(cfg.allocator)
     if cfg.device.name in ("auto", "cuda") and torch.cuda.is_available() and torch.cuda.device_count() > 1:
         device = f"cuda:{slot % torch.cuda.device_count()}"
         cfg = dataclasses.replace(cfg, device=dataclasses.replace(cfg.device, name=device))

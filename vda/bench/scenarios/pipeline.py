@@ -24,6 +24,7 @@ from vda.errors import ConfigError
 from vda.depth.scenes import check_threshold
 from vda.paths import resolve_path
 from vda.depth.settings import InferSettings
+from vda.runtime.allocator import Allocator
 from vda.outputs.formats import OutputConfig
 from vda.bench.no_model import NoModel
 from vda.depth.process import InferResult, process_video
@@ -44,6 +45,8 @@ class PipelineScenarioConfig(ClipScenarioConfig):
     scene_cuts: bool = InferSettings.scene_cuts
     # The detector's threshold, as infer.scene_threshold.
     scene_threshold: float = InferSettings.scene_threshold
+    # Host memory during the model's loop, as infer.allocator (reuse or system).
+    allocator: Allocator = InferSettings.allocator
     # Outputs written as run_infer.py does (timed as the "write" stage), deleted after the job.
     npz: bool = True
     vis: bool = True
@@ -72,6 +75,7 @@ def run(cfg: Any, device: torch.device, precision: Precision) -> JobResult:
             feature_cache=scenario.feature_cache,
             scene_cuts=scenario.scene_cuts,
             scene_threshold=scenario.scene_threshold,
+            allocator=scenario.allocator,
         )
         output = OutputConfig(npz=scenario.npz, vis=scenario.vis, src=scenario.src, png16=scenario.png16, progress=False)
 
