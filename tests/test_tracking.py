@@ -26,6 +26,7 @@ from vda.infer.single import run_inference
 from vda.infer.config import register_configs as register_infer
 from vda.tracking import runs
 from vda.tracking import tags as T
+from vda.tracking.environment import cpu_model
 from vda.tracking.store import open_store
 from vda.tracking.sweep import PARENT_RUN_FILE, swept_keys
 from vda.tracking.ui import SHARED_VIEW_TAG
@@ -106,7 +107,7 @@ def test_an_inference_run_is_named_timed_and_parametrised(infer_run):
     assert (params["attention.resolved"], params["backend.resolved"]) == ("sdpa", "torch")
     assert params["precision.name"] == "auto"  # the configured value stays beside the resolved one
     assert run.data.tags[T.STATUS] == "done" and T.STATUS_REASON not in run.data.tags
-    assert run.data.tags["cpu"] == T.cpu_model() and run.data.tags["device_name"] == T.cpu_model()
+    assert run.data.tags["cpu"] == cpu_model() and run.data.tags["device_name"] == cpu_model()
     assert_no_empty_tag(run)
 
 
