@@ -114,6 +114,7 @@ class LiveRun:
             [sys.executable, "-m", worker.__name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             env={**os.environ, "PYTHONPATH": path}, start_new_session=True,  # a Ctrl-C in the terminal is not for it
         )
+        self._send({"op": "prepare", "uri": self.uri})  # it imports MLflow meanwhile
 
     def open(
         self, name: str, tags: dict[str, Any], params: dict[str, Any], texts: dict[str, str], parent: Optional[str] = None

@@ -8,6 +8,8 @@ the model.
 Protocol: one JSON object per line. The command sends requests on stdin, each answered by one line on stdout: ``{}``
 (``open``: ``{"run_id": ..., "where": ...}``) or ``{"error": "one line"}``.
 
+* ``prepare``: the store's URI, sent at once. MLflow and the modules of that kind of store are imported (most of
+  the time this process takes), without connecting: nothing is created before ``open``.
 * ``open``: the store's URI and experiment, the experiment's view, the run's name, tags, params, text artifacts,
   parent run and start time. An unusable store answers the :class:`~vda.errors.ConfigError` line and creates no
   run; after a failed ``open`` the process exits.
@@ -26,6 +28,7 @@ import os
 import signal
 import sys
 from typing import Any, Callable, Optional
+from urllib.parse import urlparse
 
 from vda.errors import VDAError
 from vda.tracking import client
@@ -42,8 +45,24 @@ class HeldRun:
     def __init__(self) -> None:
         self.store: Optional[Store] = None
         self.run_id: Optional[str] = None
+        self.opened = False  # ``open`` was asked
+
+    @property
+    def over(self) -> bool:
+        """The run has ended, or it could not be opened: nothing is left to do."""
+        return self.opened and self.run_id is None
+
+    def prepare(self, message: dict[str, Any]) -> dict[str, Any]:
+        with contextlib.suppress(Exception):  # a failed import is reported by ``open``, with the store's URI
+            import mlflow.tracking  # noqa: F401
+            from mlflow.store.db.db_types import DATABASE_ENGINES
+
+            if urlparse(message["uri"]).scheme.partition("+")[0] in DATABASE_ENGINES:
+                import mlflow.store.tracking.sqlalchemy_store  # noqa: F401  (SQLAlchemy and the ORM: a second)
+        return {}
 
     def open(self, message: dict[str, Any]) -> dict[str, Any]:
+        self.opened = True
         view = ExperimentView(**{**message["view"], "columns": tuple(message["view"]["columns"])})
         self.store = connect(message["uri"], message["experiment"], view)
         self.run_id = client.create_run(self.store, message["name"], message["tags"], message["parent"], message["start_ms"])
@@ -70,6 +89,7 @@ class HeldRun:
 
 
 REQUESTS: dict[str, Callable[[HeldRun, dict[str, Any]], dict[str, Any]]] = {
+    "prepare": HeldRun.prepare,
     "open": HeldRun.open,
     "log": HeldRun.log,
     "end": HeldRun.end,
@@ -84,8 +104,8 @@ def error_line(op: str, exc: Exception) -> str:
 
 
 def serve(requests, replies) -> None:
-    """Answer the requests read from ``requests`` on ``replies`` until the run ends or fails to open; an open run
-    left when ``requests`` ends is marked KILLED."""
+    """Answer the requests read from ``requests`` on ``replies`` until the run ends or fails to open; a run still
+    open when ``requests`` ends is marked KILLED."""
     run = HeldRun()
     for line in requests:
         message = json.loads(line)
@@ -95,7 +115,7 @@ def serve(requests, replies) -> None:
             reply = {"error": error_line(message["op"], exc)}
         replies.write(json.dumps(reply) + "\n")
         replies.flush()
-        if run.run_id is None:  # ended, or never opened
+        if run.over:
             return
     if run.run_id is not None:
         run.end({"status": client.KILLED, "tags": {T.STATUS: "killed", T.STATUS_REASON: ORPHANED}})
@@ -106,8 +126,6 @@ def main() -> None:
         signal.signal(signum, signal.SIG_IGN)
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "w")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # whatever MLflow prints cannot garble a reply
-    with contextlib.suppress(Exception):  # imported while the command prepares the run; a failure is open's to report
-        import mlflow.tracking  # noqa: F401
     serve(sys.stdin, replies)
     sys.stderr.flush()
     os._exit(0)  # nothing is left to flush: MLflow's interpreter teardown would only add a second
