@@ -207,6 +207,20 @@ def test_the_run_process_creates_nothing_before_open_and_stops_after_a_refused_o
     assert reply["error"].startswith("cannot use the MLflow store nosuchscheme://store (") and "\n" not in reply["error"]
 
 
+class GoneReader(io.StringIO):
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_run_whose_command_is_gone_before_the_answer_ends_killed(mlflow_uri):
+    """Killed while its run was opening: the answer finds no reader; the run ends KILLED and nothing more is read."""
+    end = {"op": "end", "status": "FINISHED", "tags": {T.STATUS: "done"}}
+    worker.serve([json.dumps(open_request(mlflow_uri, "gone")), json.dumps(end)], GoneReader())
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("live-test").experiment_id])
+    assert run.info.status == "KILLED" and run.data.tags[T.STATUS_REASON] == worker.ORPHANED
+
+
 # ---------------------------------------------------------------- benchmark
 def bench_cfg(uri: str, *overrides: str):
     return compose_config("bench", ["device=cpu", f"mlflow.tracking_uri={uri}", "mlflow.experiment=bench-test", *overrides])

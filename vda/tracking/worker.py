@@ -16,8 +16,8 @@ Protocol: one JSON object per line. The command sends requests on stdin, each an
 * ``log``: metrics (rounded by the command), artifact paths, tags.
 * ``end``: the final status and tags (``status``, ``status_reason``); the run ends and the process exits.
 
-SIGINT and SIGTERM are ignored (the command decides the status and says so); when stdin ends without ``end`` (the
-command was killed), an open run ends KILLED with :data:`ORPHANED` as its reason.
+SIGINT and SIGTERM are ignored (the command decides the status and says so); when stdin ends without ``end``, or an
+answer finds no reader (the command was killed), an open run ends KILLED with :data:`ORPHANED` as its reason.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def error_line(op: str, exc: Exception) -> str:
 
 def serve(requests, replies) -> None:
     """Answer the requests read from ``requests`` on ``replies`` until the run ends or fails to open; a run still
-    open when ``requests`` ends is marked KILLED."""
+    open when ``requests`` ends, or when ``replies`` has no reader any more, is marked KILLED."""
     run = HeldRun()
     for line in requests:
         message = json.loads(line)
@@ -113,8 +113,11 @@ def serve(requests, replies) -> None:
             reply = REQUESTS[message["op"]](run, message)
         except Exception as exc:
             reply = {"error": error_line(message["op"], exc)}
-        replies.write(json.dumps(reply) + "\n")
-        replies.flush()
+        try:
+            replies.write(json.dumps(reply) + "\n")
+            replies.flush()
+        except BrokenPipeError:  # the command is gone (killed before it read the answer)
+            break
         if run.over:
             return
     if run.run_id is not None:
