@@ -4,8 +4,12 @@ table, no empty tags, and refusals that leave nothing behind."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import math
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -24,11 +28,13 @@ from vda.config import to_object
 from vda.errors import VDAError
 from vda.infer.single import run_inference
 from vda.infer.config import register_configs as register_infer
-from vda.tracking import runs
+from vda.tracking import runs, worker
 from vda.tracking import tags as T
+from vda.tracking.environment import cpu_model
 from vda.tracking.store import open_store
 from vda.tracking.sweep import PARENT_RUN_FILE, swept_keys
 from vda.tracking.ui import SHARED_VIEW_TAG
+from vda.tracking.views import INFER_VIEW
 from vda.tracking.vocabulary import METRICS, base_name, markdown_table, rounded
 from vda.video.synthetic import synthetic_frames, write_video
 
@@ -106,7 +112,7 @@ def test_an_inference_run_is_named_timed_and_parametrised(infer_run):
     assert (params["attention.resolved"], params["backend.resolved"]) == ("sdpa", "torch")
     assert params["precision.name"] == "auto"  # the configured value stays beside the resolved one
     assert run.data.tags[T.STATUS] == "done" and T.STATUS_REASON not in run.data.tags
-    assert run.data.tags["cpu"] == T.cpu_model() and run.data.tags["device_name"] == T.cpu_model()
+    assert run.data.tags["cpu"] == cpu_model() and run.data.tags["device_name"] == cpu_model()
     assert_no_empty_tag(run)
 
 
@@ -152,6 +158,67 @@ def test_tracking_off_imports_neither_mlflow_nor_pandas():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "[]", out.stderr[-2000:]
+
+
+# ---------------------------------------------------------------- the process that holds a live run
+def open_request(uri: str, name: str) -> dict:
+    return {"op": "open", "uri": uri, "experiment": "live-test", "view": dataclasses.asdict(INFER_VIEW), "name": name,
+            "tags": {"input": "clip.mp4"}, "params": {"device.resolved": "cpu"}, "texts": {"config.yaml": "a: 1\n"},
+            "parent": None, "start_ms": runs.now_ms()}
+
+
+def test_the_run_process_imports_no_torch_ignores_signals_and_ends_an_abandoned_run_killed(mlflow_uri, tmp_path):
+    """The real child: MLflow but neither torch nor the model imported; SIGINT/SIGTERM do not stop it (the command
+    decides the status); when the command's end of the pipe closes without ``end`` (killed hard), its run ends KILLED."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONPROFILEIMPORTTIME": "1"}
+    log = tmp_path / "stderr.txt"  # the import log is long: a pipe nobody reads yet would fill up and stall the child
+    with log.open("w") as stderr:
+        child = subprocess.Popen([sys.executable, "-m", worker.__name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 stderr=stderr, text=True, env=env, start_new_session=True)
+    child.stdin.write(json.dumps({"op": "prepare", "uri": mlflow_uri}) + "\n")
+    child.stdin.write(json.dumps(open_request(mlflow_uri, "abandoned")) + "\n")
+    child.stdin.flush()
+    assert json.loads(child.stdout.readline()) == {}
+    opened = json.loads(child.stdout.readline())
+    assert set(opened) == {"run_id", "where"} and mlflow_uri in opened["where"], opened
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        child.send_signal(signum)
+    child.stdin.close()
+    assert child.wait(timeout=120) == 0, log.read_text()[-2000:]
+    child.stdout.close()
+    imported = {line.rsplit("|", 1)[1].strip() for line in log.read_text().splitlines() if line.startswith("import time:")}
+    assert {"mlflow", "vda.tracking.client"} <= imported  # the log covers the whole session (MLflow is imported late)
+    assert not {m for m in imported if m.split(".")[0] == "torch"}
+    run = MlflowClient(tracking_uri=mlflow_uri).get_run(opened["run_id"])
+    assert run.info.status == "KILLED" and run.data.tags[T.STATUS] == "killed"
+    assert run.data.tags[T.STATUS_REASON] == worker.ORPHANED
+    assert run.data.params == {"device.resolved": "cpu"} and run.info.run_name == "abandoned"
+
+
+def test_the_run_process_creates_nothing_before_open_and_stops_after_a_refused_open(tmp_path):
+    fresh = f"sqlite:///{tmp_path / 'new' / 'mlflow.db'}"
+    replies = io.StringIO()
+    worker.serve([json.dumps({"op": "prepare", "uri": fresh})], replies)  # the command refused: the pipe closes
+    assert replies.getvalue() == "{}\n" and not (tmp_path / "new").exists()
+    replies = io.StringIO()
+    requests = [open_request("nosuchscheme://store", "refused"), {"op": "end", "status": "FINISHED", "tags": {}}]
+    worker.serve([json.dumps(request) for request in requests], replies)
+    (reply,) = [json.loads(line) for line in replies.getvalue().splitlines()]  # nothing read after the refusal
+    assert reply["error"].startswith("cannot use the MLflow store nosuchscheme://store (") and "\n" not in reply["error"]
+
+
+class GoneReader(io.StringIO):
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_run_whose_command_is_gone_before_the_answer_ends_killed(mlflow_uri):
+    """Killed while its run was opening: the answer finds no reader; the run ends KILLED and nothing more is read."""
+    end = {"op": "end", "status": "FINISHED", "tags": {T.STATUS: "done"}}
+    worker.serve([json.dumps(open_request(mlflow_uri, "gone")), json.dumps(end)], GoneReader())
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("live-test").experiment_id])
+    assert run.info.status == "KILLED" and run.data.tags[T.STATUS_REASON] == worker.ORPHANED
 
 
 # ---------------------------------------------------------------- benchmark

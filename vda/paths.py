@@ -1,4 +1,8 @@
-"""Where the user's paths point: the directory a command was started from, and paths relative to it."""
+"""Where the user's paths point: the directory a command was started from, and paths relative to it.
+
+Hydra is imported where it is asked: the process that holds a tracked run (:mod:`vda.tracking.worker`) imports this
+module through the store and runs without Hydra.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
-
 
 def launch_dir() -> Path:
     """Directory the command was started from (Hydra may have changed into its output folder)."""
+    from hydra.core.hydra_config import HydraConfig
+
     if HydraConfig.initialized():
         return Path(HydraConfig.get().runtime.cwd)
     return Path.cwd()

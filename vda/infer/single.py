@@ -30,7 +30,6 @@ from vda.depth.process import InferResult, process_video
 from vda.runtime.signals import stop_on_signals
 from vda.tracking import runs
 from vda.tracking.sweep import sweep_parent_run_id
-from vda.tracking.ui import runs_url, where_logged
 from vda.video.sources import parse_live
 from vda.video.writer import check_preset
 
@@ -68,44 +67,45 @@ def load_model(cfg: InferConfig, runtime: Runtime) -> tuple[Any, float]:
 def run_inference(cfg: InferConfig) -> InferResult:
     """The whole command for one input, from typed settings (``vda.config.to_object`` of the Hydra config).
 
-    With tracking on, the MLflow run opens in the background while the model loads
-    (:class:`vda.tracking.runs.LiveRun`); a failure after that leaves a FAILED run. A refusal leaves nothing
-    behind: no run, no new output folder.
+    With tracking on, the MLflow run is held by a child process started first (:class:`vda.tracking.runs.LiveRun`):
+    it imports MLflow and opens the store while this process opens the video and loads the model; the run opens
+    before the first frame, and a failure after that leaves a FAILED run. A refusal leaves nothing behind: no run,
+    no new output folder.
     """
     check_config(cfg)
-    mode = MODES.get(cfg.mode.name)
-    spec = cfg.input if parse_live(cfg.input) else str(resolve_path(cfg.input))
-    clip, frames, close = mode.open(spec, cfg)
-    try:
-        runtime = runtime_for(cfg)
-        check_mode_backend(cfg.mode.name, cfg.backend.name)
-        with removed_if_left_empty(resolve_path(cfg.output_dir)) as output_dir:
-            check_output_dir(output_dir)
-            names = output_names(clip.stem)
-            check_existing(output_dir, [names[name] for name in enabled_formats(cfg.output)], cfg.output.overwrite)
-            sizes = output_bytes_per_frame(cfg.output, clip.height, clip.width)
-            check_disk_space(output_dir, clip.estimated_frames, clip.height, clip.width, sizes)
-            if not cfg.mlflow.enabled:
-                return _infer(cfg, runtime, clip, frames, mode, output_dir)
-            return _tracked(cfg, runtime, spec, clip, frames, mode, output_dir)
-    finally:
-        close()
+    with runs.LiveRun(cfg.mlflow, tracked.INFER_VIEW) if cfg.mlflow.enabled else contextlib.nullcontext() as run:
+        mode = MODES.get(cfg.mode.name)
+        spec = cfg.input if parse_live(cfg.input) else str(resolve_path(cfg.input))
+        clip, frames, close = mode.open(spec, cfg)
+        try:
+            runtime = runtime_for(cfg)
+            check_mode_backend(cfg.mode.name, cfg.backend.name)
+            with removed_if_left_empty(resolve_path(cfg.output_dir)) as output_dir:
+                check_output_dir(output_dir)
+                names = output_names(clip.stem)
+                check_existing(output_dir, [names[name] for name in enabled_formats(cfg.output)], cfg.output.overwrite)
+                sizes = output_bytes_per_frame(cfg.output, clip.height, clip.width)
+                check_disk_space(output_dir, clip.estimated_frames, clip.height, clip.width, sizes)
+                if run is None:
+                    return _infer(cfg, runtime, clip, frames, mode, output_dir)
+                return _tracked(cfg, runtime, spec, clip, frames, mode, output_dir, run)
+        finally:
+            close()
 
 
 def _tracked(
-    cfg: InferConfig, runtime: Runtime, spec: str, clip: Clip, frames: Iterable[np.ndarray], mode: Mode, output_dir: Path
+    cfg: InferConfig, runtime: Runtime, spec: str, clip: Clip, frames: Iterable[np.ndarray], mode: Mode, output_dir: Path,
+    run: runs.LiveRun,
 ) -> InferResult:
+    """Open ``run`` (the child opens it while the model loads), process once it is open, log the result."""
     tags = {**tracked.run_tags(cfg, runtime, hydra_overrides()), "input": spec}
     params = {**runs.config_params(cfg), **tracked.resolved_params(cfg, runtime)}
-    parent = sweep_parent_run_id()
     name = tracked.run_name(clip.stem, cfg, runtime)
-    texts = {"config.yaml": runs.config_yaml(cfg)}
-    with runs.LiveRun(cfg.mlflow, tracked.INFER_VIEW, name, tags, params, texts, parent) as run:
-        result = _infer(cfg, runtime, clip, frames, mode, output_dir, ready=run.wait)
-        preview = OUTPUTS.get("vis").name_for(result.input.stem)
-        run.log(tracked.result_metrics(result), [p for p in result.outputs if p.name == preview], tracked.result_tags(result))
-    result.run_id = run.run_id
-    result.where = where_logged(run.store, runs_url(run.store, tracked.INFER_VIEW, parent))
+    run.open(name, tags, params, {"config.yaml": runs.config_yaml(cfg)}, sweep_parent_run_id())
+    result = _infer(cfg, runtime, clip, frames, mode, output_dir, ready=run.wait)
+    preview = OUTPUTS.get("vis").name_for(result.input.stem)
+    run.log(tracked.result_metrics(result), [p for p in result.outputs if p.name == preview], tracked.result_tags(result))
+    result.run_id, result.where = run.run_id, run.where
     return result
 
 

@@ -14,6 +14,7 @@ from vda.backends import BackendConfig
 from vda.factory import Runtime
 from vda.depth.process import InferResult
 from vda.tracking import tags as T
+from vda.tracking.environment import environment_tags
 from vda.tracking.sweep import CONFIG_TAG, SweepRun
 from vda.tracking.views import INFER_SUMMARY_METRICS as SUMMARY_METRICS
 from vda.tracking.views import INFER_VIEW
@@ -44,7 +45,7 @@ def run_tags(cfg: Any, runtime: Runtime, overrides: str) -> dict[str, str]:
     """Tags of every video a configuration processes: where it runs, the network, the weights, the overrides."""
     checkpoint = str(cfg.model.checkpoint)
     return {
-        **T.environment_tags(runtime.device),
+        **environment_tags(runtime.device),
         T.KIND: "video",
         T.OVERRIDES: overrides,
         CONFIG_TAG: config_label(cfg, runtime),

@@ -1,4 +1,5 @@
-"""Runs: written whole from a finished result (:func:`write`), or opened before the work (:class:`LiveRun`).
+"""Runs: written whole from a finished result (:func:`write`), or held open during the work by a child process
+(:class:`LiveRun`).
 
 Every metric goes through the vocabulary (:func:`vda.tracking.vocabulary.rounded`); every tag through
 :func:`vda.tracking.tags.clean`. A run carries its true start and end: a result written afterwards passes the
@@ -7,28 +8,26 @@ times the work really started and ended.
 
 from __future__ import annotations
 
-import threading
-import time
+import contextlib
+import dataclasses
+import json
+import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from vda.config import flatten, to_plain_dict
+from vda.errors import ConfigError
 from vda.runtime.signals import Interrupted
+from vda.tracking import client, worker
 from vda.tracking import tags as T
-from vda.tracking.store import ExperimentView, Store, open_store
+from vda.tracking.client import FAILED, FINISHED, KILLED, create_run, log_artifacts, log_params, now_ms, reason_line, set_tags
+from vda.tracking.store import ExperimentView, Store, tracking_uri
 from vda.tracking.vocabulary import rounded
 
-# MLflow's log_batch limits per request.
-MAX_BATCH_METRICS = 1000
-MAX_BATCH_PARAMS = 100
-MAX_NAME_LENGTH = 250
-# MLflow run statuses.
-FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+ROOT = Path(__file__).resolve().parents[2]  # the checkout whose vda the child process imports
 
 
 def config_params(cfg: Any) -> dict[str, str]:
@@ -41,12 +40,6 @@ def config_yaml(cfg: Any) -> str:
     from omegaconf import OmegaConf
 
     return OmegaConf.to_yaml(OmegaConf.create(to_plain_dict(cfg)))
-
-
-def reason_line(exc: BaseException) -> str:
-    """``Type: first line of the message``: the ``status_reason`` of a run that raised ``exc``."""
-    lines = str(exc).splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
 
 
 @dataclass
@@ -67,54 +60,17 @@ class RunRecord:
     children: list["RunRecord"] = field(default_factory=list)
 
 
-def _chunks(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
-
-
-def log_params(store: Store, run_id: str, params: dict[str, Any]) -> None:
-    from mlflow.entities import Param
-
-    items = [Param(k, str(v)[: T.MAX_PARAM_LENGTH]) for k, v in params.items()]
-    for batch in _chunks(items, MAX_BATCH_PARAMS):
-        store.client.log_batch(run_id, params=batch)
+def rounded_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """``metrics`` rounded as the vocabulary says (a name outside it is refused)."""
+    return {key: float(rounded(key, value)) for key, value in metrics.items()}
 
 
 def log_metrics(
     store: Store, run_id: str, metrics: dict[str, float], history: Optional[dict[str, Sequence[float]]] = None
 ) -> None:
     """``metrics`` (step 0) and ``history`` (one step per value), rounded as the vocabulary says."""
-    from mlflow.entities import Metric
-
-    stamp = now_ms()
-    items = [Metric(k, rounded(k, v), stamp, 0) for k, v in metrics.items()]
-    for key, values in (history or {}).items():
-        items += [Metric(key, rounded(key, v), stamp, step) for step, v in enumerate(values)]
-    for batch in _chunks(items, MAX_BATCH_METRICS):
-        store.client.log_batch(run_id, metrics=batch)
-
-
-def set_tags(store: Store, run_id: str, tags: dict[str, Any]) -> None:
-    from mlflow.entities import RunTag
-
-    items = [RunTag(k, v) for k, v in T.clean(tags).items()]
-    if items:
-        store.client.log_batch(run_id, tags=items)
-
-
-def log_artifacts(store: Store, run_id: str, texts: dict[str, str], paths: Sequence[Path] = ()) -> None:
-    for name, text in texts.items():
-        store.client.log_text(run_id, text, name)
-    for path in paths:
-        store.client.log_artifact(run_id, str(path))
-
-
-def create_run(store: Store, name: str, tags: dict[str, Any], parent: Optional[str], start_ms: Optional[int]) -> str:
-    run_tags = T.clean({**tags, T.PARENT: parent})
-    run = store.client.create_run(
-        store.experiment_id, start_time=start_ms, tags=run_tags, run_name=name[:MAX_NAME_LENGTH]
-    )
-    return run.info.run_id
+    steps = {key: [rounded(key, value) for value in values] for key, values in (history or {}).items()}
+    client.log_metrics(store, run_id, rounded_metrics(metrics), steps)
 
 
 def write(store: Store, record: RunRecord, parent: Optional[str] = None) -> str:
@@ -125,68 +81,120 @@ def write(store: Store, record: RunRecord, parent: Optional[str] = None) -> str:
     log_artifacts(store, run_id, record.texts, record.artifacts)
     for child in record.children:
         write(store, child, run_id)
-    store.client.set_terminated(run_id, record.status, end_time=record.end_ms)
+    client.end_run(store, run_id, record.status, record.end_ms)
     return run_id
 
 
 class LiveRun:
-    """A run opened in a background thread while the command starts its work (MLflow's import and the store's
-    set-up are off the critical path); :meth:`wait` joins it.
+    """A run held open during the work by a child process (:mod:`vda.tracking.worker`): this process never imports
+    MLflow, the child imports it and opens the store on another core while this one opens the video and loads the
+    model, and this process's exit does not pay MLflow's teardown.
 
-    Used as a context manager around the work: the run ends FINISHED, or FAILED (or KILLED when interrupted)
-    with the reason in ``status_reason`` when the work raises, so a failure always leaves a FAILED run.
+    ``LiveRun(cfg.mlflow, view)`` starts the child as soon as the config is known; :meth:`open` sends the run (name,
+    tags, params, text artifacts, parent), timed from the start; :meth:`wait` returns its id once it is open and
+    raises the child's one-line :class:`ConfigError` otherwise (an unusable store: no run is created).
+
+    Used as a context manager around the work: the run ends FINISHED, or FAILED (KILLED when interrupted) with the
+    reason in ``status_reason`` when the work raises, so a failure after :meth:`open` always leaves a FAILED run.
+    Left unopened (the command refused first), the child is stopped before it touched the store: nothing is left.
+    Exiting waits for the child to say the run has ended (the store is complete), not for the child's own exit.
     """
 
-    def __init__(
-        self, cfg: Any, view: ExperimentView, name: str, tags: dict[str, Any], params: dict[str, Any],
-        texts: dict[str, str], parent: Optional[str] = None,
-    ) -> None:
+    def __init__(self, cfg: Any, view: ExperimentView) -> None:
         self.start_ms = now_ms()
-        self.store: Optional[Store] = None
+        self.uri = tracking_uri(cfg.tracking_uri)
+        self.experiment = cfg.experiment
+        self.view = view
         self.run_id: Optional[str] = None
-        self._error: Optional[BaseException] = None
-        self._thread = threading.Thread(
-            target=self._open, args=(cfg, view, name, tags, params, texts, parent), name="mlflow-run", daemon=True
+        self.where: Optional[str] = None  # the two lines a tracked command ends with (vda.tracking.ui.where_logged)
+        self._opened = False
+        self._pending: list[str] = []  # requests sent and not answered yet, oldest first
+        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", worker.__name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, "PYTHONPATH": path}, start_new_session=True,  # a Ctrl-C in the terminal is not for it
         )
-        self._thread.start()
+        self._send({"op": "prepare", "uri": self.uri})  # it imports MLflow meanwhile
 
-    def _open(self, cfg, view, name, tags, params, texts, parent) -> None:
-        try:
-            self.store = open_store(cfg, view)
-            self.run_id = create_run(self.store, name, tags, parent, self.start_ms)
-            log_params(self.store, self.run_id, params)
-            log_artifacts(self.store, self.run_id, texts)
-        except BaseException as exc:  # re-raised in the caller's thread by wait()
-            self._error = exc
+    def open(
+        self, name: str, tags: dict[str, Any], params: dict[str, Any], texts: dict[str, str], parent: Optional[str] = None
+    ) -> None:
+        """Send the run to the child; it opens once MLflow is imported (:meth:`wait`)."""
+        self._opened = True
+        self._send({
+            "op": "open", "uri": self.uri, "experiment": self.experiment, "view": dataclasses.asdict(self.view),
+            "name": name, "tags": T.clean(tags), "params": {k: str(v) for k, v in params.items()}, "texts": texts,
+            "parent": parent, "start_ms": self.start_ms,
+        })
 
-    def wait(self) -> str:
-        """The run's id once it is open; raises what opening it raised (a ConfigError for an unusable store)."""
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
+    def wait(self) -> Optional[str]:
+        """The run's id once it is open; raises the child's one-line :class:`ConfigError` when it cannot be."""
+        while self._pending:
+            self._receive()
         return self.run_id
 
     def log(self, metrics: dict[str, float], artifacts: Sequence[Path] = (), tags: Optional[dict[str, Any]] = None) -> None:
-        run_id = self.wait()
-        log_metrics(self.store, run_id, metrics)
-        log_artifacts(self.store, run_id, {}, artifacts)
-        set_tags(self.store, run_id, tags or {})
+        self.wait()
+        paths = [str(Path(path).resolve()) for path in artifacts]
+        self._send({"op": "log", "metrics": rounded_metrics(metrics), "artifacts": paths, "tags": T.clean(tags or {})})
+        self.wait()
 
     def __enter__(self) -> "LiveRun":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc is None:
-            run_id = self.wait()
-            set_tags(self.store, run_id, {T.STATUS: "done"})
-            self.store.client.set_terminated(run_id, FINISHED)
-            return
-        self._thread.join()
-        if self._error is not None:
-            return  # no run to mark: the work's own exception goes on
-        interrupted = isinstance(exc, Interrupted)
-        set_tags(self.store, self.run_id, {T.STATUS: "killed" if interrupted else "failed", T.STATUS_REASON: reason_line(exc)})
-        self.store.client.set_terminated(self.run_id, KILLED if interrupted else FAILED)
+        try:
+            if not self._opened:
+                self._process.kill()  # it has not touched the store
+            elif exc is None:
+                self._end(FINISHED, {T.STATUS: "done"})
+            else:
+                killed = isinstance(exc, (Interrupted, KeyboardInterrupt))
+                reason = {T.STATUS: "killed" if killed else "failed", T.STATUS_REASON: reason_line(exc)}
+                with contextlib.suppress(ConfigError):  # no run, or the child is gone: the work's own exception goes on
+                    self._end(KILLED if killed else FAILED, reason)
+        finally:
+            self._close()
+
+    def _end(self, status: str, tags: dict[str, str]) -> None:
+        if self.wait() is None:
+            return  # refused when it opened: there is no run (the refusal was raised then)
+        self._send({"op": "end", "status": status, "tags": tags})
+        self.wait()
+
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            self._process.stdin.write(json.dumps(message) + "\n")
+            self._process.stdin.flush()
+        except BrokenPipeError:
+            raise ConfigError(self._ended_line()) from None
+        self._pending.append(message["op"])
+
+    def _receive(self) -> None:
+        """Read the answer to the oldest request."""
+        line = self._process.stdout.readline()
+        if not line:
+            self._pending.clear()
+            raise ConfigError(self._ended_line())
+        reply = json.loads(line)
+        op = self._pending.pop(0)
+        if "error" in reply:
+            raise ConfigError(reply["error"])
+        if op == "open":
+            self.run_id, self.where = reply["run_id"], reply["where"]
+
+    def _ended_line(self) -> str:
+        status = self._process.wait()
+        return (
+            f"the MLflow run process ({worker.__name__}) ended unexpectedly with exit status {status} (its error is "
+            "above); pass mlflow.enabled=false to run without tracking"
+        )
+
+    def _close(self) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            self._process.stdin.close()
+        self._process.stdout.close()
+        self._process.wait()  # it exits as soon as the run has ended
 
 
 __all__ = [
@@ -203,6 +211,7 @@ __all__ = [
     "log_params",
     "now_ms",
     "reason_line",
+    "rounded_metrics",
     "set_tags",
     "write",
 ]

@@ -55,21 +55,25 @@ class Store:
 
 
 def open_store(cfg: Any, view: ExperimentView) -> Store:
-    """Open the store of ``cfg`` (an ``MlflowConfig``) and its experiment, created on first use with its
-    description and the machine-learning view as its default; raises :class:`ConfigError` for an unusable store."""
-    uri = tracking_uri(cfg.tracking_uri)
+    """Open the store of ``cfg`` (an ``MlflowConfig``) and its experiment (:func:`connect`)."""
+    return connect(tracking_uri(cfg.tracking_uri), cfg.experiment, view)
+
+
+def connect(uri: str, experiment: str, view: ExperimentView) -> Store:
+    """Open the store at ``uri`` and its ``experiment``, created on first use with its description and the
+    machine-learning view as its default; raises :class:`ConfigError` for an unusable store."""
     try:
         from mlflow.tracking import MlflowClient
 
         client = MlflowClient(tracking_uri=uri)
-        experiment_id = _experiment_id(client, cfg.experiment, uri, view)
+        experiment_id = _experiment_id(client, experiment, uri, view)
     except Exception as exc:  # MLflow raises many types for an unusable store
         first = str(exc).splitlines()[0] if str(exc) else ""
         raise ConfigError(
             f"cannot use the MLflow store {uri} ({type(exc).__name__}: {first}); "
             "fix mlflow.tracking_uri= or pass mlflow.enabled=false"
         ) from exc
-    return Store(uri, cfg.experiment, experiment_id, client)
+    return Store(uri, experiment, experiment_id, client)
 
 
 def _experiment_id(client: Any, name: str, uri: str, view: ExperimentView) -> str:
@@ -87,4 +91,6 @@ def _experiment_id(client: Any, name: str, uri: str, view: ExperimentView) -> st
     return experiment.experiment_id
 
 
-__all__ = ["ExperimentView", "Store", "artifact_location", "default_tracking_uri", "open_store", "tracking_uri"]
+__all__ = [
+    "ExperimentView", "Store", "artifact_location", "connect", "default_tracking_uri", "open_store", "tracking_uri",
+]

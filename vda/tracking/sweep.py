@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 
 from vda.tracking import runs
 from vda.tracking import tags as T
+from vda.tracking.environment import environment_tags
 from vda.tracking.store import ExperimentView, Store, open_store
 from vda.tracking.ui import runs_url, where_logged
 from vda.tracking.vocabulary import METRICS
@@ -111,7 +112,7 @@ class SweepRun(Callback):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         overrides = list(config.hydra.overrides.task)
         tags = {
-            **T.environment_tags(None),  # each job tags the device it actually used
+            **environment_tags(None),  # each job tags the device it actually used
             T.KIND: "sweep",
             T.OVERRIDES: " ".join(overrides),
             "sweep.dir": str(sweep_dir.resolve()),

@@ -18,7 +18,7 @@ from vda.bench.result import JobResult, from_exception
 from vda.bench.scenarios.base import SCENARIOS, Scenario
 from vda.runtime.device import facts, resolve_device
 from vda.runtime.precision import resolve_precision
-from vda.tracking.tags import environment_tags
+from vda.tracking.environment import environment_tags
 
 logger = logging.getLogger(__name__)
 
