@@ -28,10 +28,10 @@ from vda import backends
 from vda.backends.cache import MANIFEST, cached_build
 from vda.backends.graphs import EncoderGraph
 from vda.config import to_object
-from vda.errors import BackendUnavailableError, ConfigError, InputShapeError
+from vda.errors import BackendUnavailableError, CheckpointError, ConfigError, InputShapeError
 from vda.model import VideoDepthAnything
 from vda.depth import WindowedDepth
-from vda.factory import assemble
+from vda.factory import assemble, build_model
 from vda.infer.config import register_configs as register_infer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,6 +113,44 @@ def test_windowed_depth_through_a_backend_matches_torch(tiny_model, name):
     got = torch.cat(list(WindowedDepth(runner, input_size=28).run(iter(frames))))
     assert got.shape == expected.shape == (40, 48, 64)
     assert rel_l2(got, expected) <= TOLERANCE
+
+
+@pytest.mark.parametrize("name", GRAPH_BACKENDS)
+def test_encoder_graph_runs_in_chunks_with_the_features_of_one_call(tiny_model, window, name, monkeypatch):
+    """A window reaches the encoder graph in chunks of ENCODER_CHUNK frames (its runtime's buffers stay sized
+    for a chunk); the features are those of the whole batch in eager torch."""
+    runner = backends.create(name, tiny_model)
+    frames = window[0, :21]
+    seen, run_encoder = [], runner.run_encoder
+    monkeypatch.setattr(runner, "run_encoder", lambda graph, x: seen.append(x.shape[0]) or run_encoder(graph, x))
+    with torch.inference_mode():
+        got, expected = runner.encode(frames), tiny_model.encode(frames)
+    chunk = vda.backends.runners.ENCODER_CHUNK
+    assert seen == [chunk] * (21 // chunk) + [21 % chunk]
+    assert all(rel_l2(g, e) <= TOLERANCE for g, e in zip(got, expected, strict=True))
+
+
+@pytest.mark.parametrize("name", [n for n in GRAPH_BACKENDS if backends.get_backend(n).foreign_memory])
+def test_graph_runtime_lets_the_torch_network_go_and_loads_it_again_to_export(
+    tiny_model, random_checkpoint, window, reference, name, tmp_path, monkeypatch
+):
+    """Built from a checkpoint, a runner whose runtime holds the weights drops the eager network once its graphs
+    exist; a size that must be exported loads it again (same weights); weights changed on disk are refused."""
+    runner = build_model("vits", device="cpu", checkpoint=random_checkpoint, backend=name)
+    loads, load = [], runner._load
+    runner.reload_with(lambda: loads.append(1) or load())
+    with torch.inference_mode():
+        assert rel_l2(runner(window), reference) <= TOLERANCE
+    assert runner.model is None and not loads  # the graphs came from the cache: no network needed
+    exported = []
+    monkeypatch.setattr(vda.backends.export, "export_onnx", lambda model, hw, folder: exported.append(
+        vda.backends.export.weights_digest(model)) or (folder / "encoder.onnx").write_bytes(b"x"))
+    vda.backends.export.cached_graphs(runner.source(), (14, 14), "onnx", root=tmp_path)
+    assert loads == [1] and exported == [vda.backends.export.weights_digest(tiny_model)]
+    runner.model = None
+    runner.reload_with(lambda: VideoDepthAnything("vits"))  # other weights than the graphs were built from
+    with pytest.raises(CheckpointError, match="checkpoint changed"):
+        runner.network()
 
 
 def test_second_build_reuses_the_cache(tiny_model, monkeypatch):

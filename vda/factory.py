@@ -17,7 +17,7 @@ import torch
 from vda.attention import AttentionConfig, check_attention
 from vda.attention import attention_options as attention_options_for
 from vda.attention.implementations import Choice
-from vda.backends import BACKENDS, BackendConfig, check_backend, options_for, run_on
+from vda.backends import BACKENDS, BackendConfig, GraphRunner, check_backend, options_for, run_on
 from vda.config import DeviceConfig, EncoderConfig, ModelConfig, PrecisionConfig, RunConfig
 from vda.depth.modes import MODES
 from vda.errors import BackendUnavailableError
@@ -75,11 +75,18 @@ def create_model(
 
 def assemble(cfg: RunConfig, runtime: Optional[Runtime] = None) -> Any:
     """The runner ``cfg`` asks for: its network on ``runtime`` (default: :func:`runtime_for` ``cfg``), behind
-    ``cfg.backend`` (the network itself on the default eager backend)."""
+    ``cfg.backend`` (the network itself on the default eager backend). A graph runner may load the network
+    again from the checkpoint (it lets it go once its graphs are built, see :class:`vda.backends.GraphRunner`)."""
     runtime = runtime if runtime is not None else runtime_for(cfg)
     check_backend(cfg.backend.name, runtime.device)
-    model = create_model(runtime, cfg.encoder.name, cfg.model.metric, cfg.model.checkpoint, cfg.model.seed)
-    return run_on(cfg.backend, model)
+
+    def load() -> VideoDepthAnything:
+        return create_model(runtime, cfg.encoder.name, cfg.model.metric, cfg.model.checkpoint, cfg.model.seed)
+
+    runner = run_on(cfg.backend, load())
+    if isinstance(runner, GraphRunner) and cfg.model.checkpoint is not None:  # a fresh initialisation is not reloadable
+        runner.reload_with(load)
+    return runner
 
 
 def check_mode_backend(mode: str, backend: str) -> None:

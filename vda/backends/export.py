@@ -92,15 +92,31 @@ def _version(package: str) -> str:
         return "absent"
 
 
-def graph_key(model: VideoDepthAnything, input_hw: tuple[int, int], fmt: str) -> dict:
+@dataclass(frozen=True)
+class GraphSource:
+    """A network as the graph cache sees it: what its entries' keys hold, and the network itself, asked for
+    only when an entry must be built (a runner that let its torch network go loads it again then)."""
+
+    encoder_name: str
+    metric: bool
+    weights: str  # weights_digest of the network
+    network: Callable[[], VideoDepthAnything]
+
+    @classmethod
+    def of(cls, model: VideoDepthAnything) -> "GraphSource":
+        return cls(model.encoder_name, bool(model.metric), weights_digest(model), lambda: model)
+
+
+def graph_key(model: VideoDepthAnything | GraphSource, input_hw: tuple[int, int], fmt: str) -> dict:
     """Everything the files of an entry depend on: network, weights, size, format and the producing libraries."""
+    source = model if isinstance(model, GraphSource) else GraphSource.of(model)
     packages = GRAPH_FORMATS.get(fmt).packages
     return {
         "schema": SCHEMA,
         "format": fmt,
-        "encoder": model.encoder_name,
-        "metric": bool(model.metric),
-        "weights": weights_digest(model),
+        "encoder": source.encoder_name,
+        "metric": source.metric,
+        "weights": source.weights,
         "input_hw": list(input_hw),
         "dtype": "fp32",
         "attention": "math",
@@ -166,17 +182,19 @@ GRAPH_FORMATS.register(
 
 
 def cached_graphs(
-    model: VideoDepthAnything, input_hw: tuple[int, int], fmt: str = "onnx", root: Path | None = None
+    model: VideoDepthAnything | GraphSource, input_hw: tuple[int, int], fmt: str = "onnx", root: Path | None = None
 ) -> GraphFiles:
-    """The graphs for ``model`` at network input ``input_hw``, from the cache (``$VDA_CACHE_DIR``) or built now."""
+    """The graphs for ``model`` at network input ``input_hw``, from the cache (``$VDA_CACHE_DIR``) or built now
+    (a :class:`GraphSource` is asked for its network only then)."""
+    source = model if isinstance(model, GraphSource) else GraphSource.of(model)
     graph_format = GRAPH_FORMATS.get(fmt)
     check_input_size(input_hw)
-    name = f"{model.encoder_name}{'-metric' if model.metric else ''}-{input_hw[0]}x{input_hw[1]}-{fmt}"
+    name = f"{source.encoder_name}{'-metric' if source.metric else ''}-{input_hw[0]}x{input_hw[1]}-{fmt}"
 
     def build(folder: Path) -> None:
-        graph_format.write(model, input_hw, folder, lambda: cached_graphs(model, input_hw, "onnx", root))
+        graph_format.write(source.network(), input_hw, folder, lambda: cached_graphs(source, input_hw, "onnx", root))
 
-    return graph_format.at(cached_build(name, graph_key(model, input_hw, fmt), build, root))
+    return graph_format.at(cached_build(name, graph_key(source, input_hw, fmt), build, root))
 
 
 def export_graphs(model: VideoDepthAnything, input_hw: tuple[int, int], out: Path, fmt: str = "onnx") -> GraphFiles:
@@ -195,4 +213,4 @@ def export_graphs(model: VideoDepthAnything, input_hw: tuple[int, int], out: Pat
     return graph_format.at(out)
 
 
-__all__ = ["GRAPH_FORMATS", "GraphFiles", "GraphFormat", "cached_graphs", "check_input_size", "export_graphs", "export_onnx", "graph_key", "weights_digest"]
+__all__ = ["GRAPH_FORMATS", "GraphFiles", "GraphFormat", "GraphSource", "cached_graphs", "check_input_size", "export_graphs", "export_onnx", "graph_key", "weights_digest"]

@@ -57,6 +57,7 @@ class OnnxRuntimeRunner(GraphRunner):
 
     backend = "onnxruntime"
     foreign_memory = True
+    releases_network = True
 
     def __init__(self, model: VideoDepthAnything, providers: Sequence[str]) -> None:
         super().__init__(model)
@@ -67,7 +68,7 @@ class OnnxRuntimeRunner(GraphRunner):
         return "math"  # the exported formulation
 
     def build(self, patch_hw: tuple[int, int]) -> tuple:
-        files = cached_graphs(self.model, (patch_hw[0] * PATCH_SIZE, patch_hw[1] * PATCH_SIZE), "onnx")
+        files = cached_graphs(self.source(), (patch_hw[0] * PATCH_SIZE, patch_hw[1] * PATCH_SIZE), "onnx")
         return tuple((self.session(path), patch_hw) for path in (files.encoder, files.head))
 
     def session(self, path) -> "onnxruntime.InferenceSession":
@@ -108,8 +109,7 @@ class OnnxRuntimeRunner(GraphRunner):
 
     def run_encoder(self, graph, frames: torch.Tensor) -> Features:
         _, (rows, cols) = graph
-        dim = self.model.pretrained.cls_token.shape[-1]
-        shape = (frames.shape[0], rows * cols, dim)
+        shape = (frames.shape[0], rows * cols, self.facts.token_dim)
         return tuple(self._run(graph, {"frames": frames}, {name: shape for name in FEATURE_NAMES}))
 
     def run_head(self, graph, features: Features) -> torch.Tensor:

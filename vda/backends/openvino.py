@@ -11,7 +11,6 @@ import torch
 
 from vda.backends.base import BackendConfig, check_graph_model, missing_packages, register_backend
 from vda.backends.export import GRAPH_FORMATS, GraphFiles, GraphFormat, OnnxSource, cached_graphs
-from vda.backends.graphs import FEATURE_NAMES
 from vda.backends.runners import GraphRunner, to_numpy
 from vda.errors import BackendUnavailableError, ConfigError
 from vda.model.dinov2 import PATCH_SIZE
@@ -53,6 +52,7 @@ class OpenVinoRunner(GraphRunner):
 
     backend = "openvino"
     foreign_memory = True
+    releases_network = True
 
     def __init__(self, model: VideoDepthAnything, device: str = OpenVinoConfig.device) -> None:
         super().__init__(model)
@@ -63,13 +63,24 @@ class OpenVinoRunner(GraphRunner):
     def attention_name(self) -> str:
         return "math"  # the exported formulation
 
+    def compile_config(self) -> dict:
+        """The compile properties: the precision hint; on CPU also torch's thread count (a dataset worker's
+        share; OpenVINO would take every core) and no thread pinning (pinned threads of several processes, or
+        of OpenVINO beside the decode and write threads, queue on the same cores)."""
+        config = {"INFERENCE_PRECISION_HINT": self.hint}
+        if self.ov_device == "CPU":
+            config |= {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": torch.get_num_threads(),
+                       "ENABLE_CPU_PINNING": False}
+        return config
+
     def build(self, patch_hw: tuple[int, int]) -> tuple:
+        """One infer request per graph (encoder, head): it holds its activation buffers between windows."""
         import openvino as ov
 
-        files = cached_graphs(self.model, (patch_hw[0] * PATCH_SIZE, patch_hw[1] * PATCH_SIZE), "openvino")
+        files = cached_graphs(self.source(), (patch_hw[0] * PATCH_SIZE, patch_hw[1] * PATCH_SIZE), "openvino")
         core = ov.Core()
-        config = {"INFERENCE_PRECISION_HINT": self.hint}
-        return tuple(self.checked(core.compile_model(str(path), self.ov_device, config)) for path in (files.encoder, files.head))
+        return tuple(self.checked(core.compile_model(str(path), self.ov_device, self.compile_config())).create_infer_request()
+                     for path in (files.encoder, files.head))
 
     def checked(self, compiled):
         """``compiled``, refused when OpenVINO chose another inference precision than the hint (hardware without
@@ -84,14 +95,14 @@ class OpenVinoRunner(GraphRunner):
             )
         return compiled
 
-    def run_encoder(self, compiled, frames: torch.Tensor) -> Features:
-        outputs = compiled(to_numpy(frames))
-        return tuple(torch.from_numpy(np.asarray(outputs[compiled.output(i)])).to(self.device)
-                     for i in range(len(FEATURE_NAMES)))
+    def run_encoder(self, request, frames: torch.Tensor) -> Features:
+        """Inputs read in place; the outputs are views of the request's buffers (copied out by ``encode``)."""
+        outputs = request.infer(to_numpy(frames), share_inputs=True, share_outputs=True)
+        return tuple(torch.from_numpy(np.asarray(outputs[i])) for i in range(len(outputs)))
 
-    def run_head(self, compiled, features: Features) -> torch.Tensor:
-        outputs = compiled([to_numpy(f) for f in features])
-        return torch.from_numpy(np.asarray(outputs[compiled.output(0)])).to(self.device)
+    def run_head(self, request, features: Features) -> torch.Tensor:
+        outputs = request.infer([to_numpy(f) for f in features], share_inputs=True, share_outputs=True)
+        return torch.from_numpy(np.asarray(outputs[0])).to(self.device, copy=True)  # the buffer is reused
 
 
 def _available(device: torch.device) -> Optional[str]:

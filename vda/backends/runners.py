@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import abc
 import time
-from typing import Optional
+from dataclasses import dataclass
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 
-from vda.errors import BackendUnavailableError, InputShapeError, NonFiniteOutputError
+from vda.backends.export import GraphSource, weights_digest
+from vda.errors import BackendUnavailableError, CheckpointError, InputShapeError, NonFiniteOutputError
 from vda.model.dinov2 import PATCH_SIZE
 from vda.model.temporal import MAX_FRAMES as WINDOW
 from vda.model.video_depth_anything import Features, VideoDepthAnything, check_frames, check_window_length
 from vda.runtime.precision import Precision
 
+# Frames per call of the encoder graph. A graph runtime keeps its activation buffers sized for the largest batch
+# it has run (for OpenVINO several hundred MiB at 32 frames of a 252-pixel input); the encoder's frames are
+# independent and its speed per frame is the same at 8 as at 32 on CPU, so windows are encoded in chunks.
+ENCODER_CHUNK = 8
 
 
 class Runner:
@@ -83,18 +89,85 @@ class Runner:
         return f"{type(self).__name__}({self.encoder_name}, {self.precision.value}, {self.device})"
 
 
+@dataclass(frozen=True)
+class NetworkFacts:
+    """What a graph runner reports of its torch network, kept when the network itself is let go."""
+
+    device: torch.device
+    metric: bool
+    precision: Precision
+    encoder_name: str
+    token_dim: int  # D of the encoder's token maps
+
+    @classmethod
+    def of(cls, model: VideoDepthAnything) -> "NetworkFacts":
+        return cls(model.device, model.metric, model.precision, model.encoder_name, model.pretrained.cls_token.shape[-1])
+
+
 class GraphRunner(Runner, abc.ABC):
-    """Runs the encoder and head graphs built per network input size; subclasses say how to build and call."""
+    """Runs the encoder and head graphs built per network input size; subclasses say how to build and call.
+
+    A runner whose runtime holds its own copy of the weights (``releases_network``) lets the torch network go
+    once a size's graphs are built, when it was given a way to load the network again (:meth:`reload_with`):
+    a later size whose graphs are in the cache needs only the weights' digest, one that must be exported loads
+    the network again (and lets it go after).
+    """
+
+    releases_network = False
 
     def __init__(self, model: VideoDepthAnything) -> None:
         super().__init__(model)
         self.graphs: dict[tuple[int, int], tuple] = {}  # patch grid -> (encoder, head)
+        self.facts = NetworkFacts.of(model)
+        self._weights: Optional[str] = None  # digest of the network's weights, once hashed
+        self._load: Optional[Callable[[], VideoDepthAnything]] = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.facts.device
+
+    @property
+    def metric(self) -> bool:
+        return self.facts.metric
+
+    @property
+    def precision(self) -> Precision:
+        return self.facts.precision
+
+    @property
+    def encoder_name(self) -> str:
+        return self.facts.encoder_name
+
+    def reload_with(self, load: Callable[[], VideoDepthAnything]) -> None:
+        """``load()`` builds the same network again (same checkpoint): the runner may then let it go."""
+        self._load = load
+
+    def source(self) -> GraphSource:
+        """The network as the graph cache sees it; its weights are hashed once, while the network is here."""
+        if self._weights is None:
+            self._weights = weights_digest(self.network())
+        return GraphSource(self.encoder_name, self.metric, self._weights, self.network)
+
+    def network(self) -> VideoDepthAnything:
+        """The torch network, loaded again if it was let go; refused when the weights loaded differ from those
+        the runner's graphs were built from (the checkpoint changed on disk)."""
+        if self.model is None:
+            model = self._load()
+            if weights_digest(model) != self._weights:
+                raise CheckpointError(
+                    f"the {self.encoder_name} checkpoint changed while backend={self.backend} was running; "
+                    "run again to use the new weights"
+                )
+            self.model = model
+        return self.model
 
     def _graphs_for(self, patch_hw: tuple[int, int]) -> tuple:
         if patch_hw not in self.graphs:
             start = time.perf_counter()
             self.graphs[patch_hw] = self.build(patch_hw)
             self.build_s += time.perf_counter() - start
+            if self.releases_network and self._load is not None:
+                self.model = None  # the runtime holds the weights; source() keeps their digest
         return self.graphs[patch_hw]
 
     @abc.abstractmethod
@@ -103,7 +176,8 @@ class GraphRunner(Runner, abc.ABC):
 
     @abc.abstractmethod
     def run_encoder(self, graph, frames: torch.Tensor) -> Features:
-        """Frames [N, 3, H, W] -> four token maps [N, ph*pw, D] on the runner's device."""
+        """Frames [N, 3, H, W] -> four token maps [N, ph*pw, D] on the runner's device; they may be the graph's
+        own buffers, valid until its next call (:meth:`encode` copies them out)."""
 
     @abc.abstractmethod
     def run_head(self, graph, features: Features) -> torch.Tensor:
@@ -126,7 +200,14 @@ class GraphRunner(Runner, abc.ABC):
         self._check_precision(precision)
         check_frames(frames)
         encoder, _ = self._graphs_for((frames.shape[-2] // PATCH_SIZE, frames.shape[-1] // PATCH_SIZE))
-        return self.run_encoder(encoder, frames)
+        count, out = frames.shape[0], None
+        for first in range(0, count, ENCODER_CHUNK):
+            rows = self.run_encoder(encoder, frames[first : first + ENCODER_CHUNK])
+            if out is None:
+                out = tuple(r.new_empty((count, *r.shape[1:])) for r in rows)
+            for target, row in zip(out, rows, strict=True):
+                target[first : first + row.shape[0]].copy_(row)
+        return out
 
     def decode(self, features: Features, batch: int, frames: int, patch_hw: tuple[int, int], **options) -> torch.Tensor:
         """Token maps [B*T, ph*pw, D] (b-major) -> depth [B, T, ph*14, pw*14] float32; T must be the window.
@@ -162,4 +243,4 @@ def to_numpy(x: torch.Tensor) -> np.ndarray:
     return x.detach().to("cpu", torch.float32).contiguous().numpy()
 
 
-__all__ = ["GraphRunner", "Runner", "to_numpy"]
+__all__ = ["ENCODER_CHUNK", "GraphRunner", "NetworkFacts", "Runner", "to_numpy"]
