@@ -133,7 +133,7 @@ def test_onnxruntime_refuses_a_provider_that_fell_back_to_cpu(monkeypatch, tmp_p
     requested = []
 
     class Session:  # ONNX Runtime's behaviour when the CUDA libraries cannot be loaded
-        def __init__(self, path, providers=None):
+        def __init__(self, path, sess_options=None, providers=None):
             requested.append(providers)
 
         def get_providers(self):

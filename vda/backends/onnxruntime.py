@@ -71,12 +71,25 @@ class OnnxRuntimeRunner(GraphRunner):
         files = cached_graphs(self.source(), (patch_hw[0] * PATCH_SIZE, patch_hw[1] * PATCH_SIZE), "onnx")
         return tuple((self.session(path), patch_hw) for path in (files.encoder, files.head))
 
+    @staticmethod
+    def session_options() -> "onnxruntime.SessionOptions":
+        """torch's thread count (a dataset worker's share; ONNX Runtime alone would take every core) and no memory
+        arena: the arena keeps the largest activations it served for the life of the session, beside torch's."""
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        options.enable_cpu_mem_arena = False
+        return options
+
     def session(self, path) -> "onnxruntime.InferenceSession":
         """A session on the requested providers, refused when one did not start (ONNX Runtime falls back to the
         CPU provider silently, and the run would be labelled with a device it did not use)."""
         import onnxruntime as ort
 
-        session = ort.InferenceSession(str(path), providers=provider_options(self.providers, self.device))
+        session = ort.InferenceSession(str(path), sess_options=self.session_options(),
+                                       providers=provider_options(self.providers, self.device))
         running = session.get_providers()
         missing = [p for p in self.providers if p not in running]
         if missing:
