@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Whole-command table (issue 21): run_infer.py with backend=torch (also with infer.allocator=system, the C library's
-# default allocator, for the system time), backend=openvino and precision=bf16, and
+# default allocator, for the system time), backend=openvino, backend=onnxruntime and precision=bf16, and
 # optionally the published pipeline, each under /usr/bin/time -v, alternating, REPS rounds. Prints one line per
 # run (wall, user, system seconds, peak RSS, involuntary context switches) and the medians with ratios to vda torch.
 #
@@ -52,7 +52,8 @@ PY
 }
 vda() { local name=$1; shift; timed "$name" python "$root/run_infer.py" $common output_dir="$work/out_$name" hydra.run.dir="$work/hydra/$name" "$@"; }
 
-vda openvino_export backend=openvino >/dev/null  # fills the graph cache (one-time export + conversion)
+vda openvino_export backend=openvino >/dev/null  # fills the graph cache (one-time export + conversion; the ONNX
+# graphs it converts are the onnxruntime backend's entry too)
 if [ -n "$published" ]; then
   ckpt="$published/checkpoints/video_depth_anything_vits.pth"
   mkdir -p "$published/checkpoints"
@@ -65,6 +66,7 @@ for _ in $(seq "$reps"); do
   vda vda_torch backend=torch precision=fp32
   vda vda_system backend=torch precision=fp32 infer.allocator=system
   vda vda_openvino backend=openvino precision=fp32
+  vda vda_onnxruntime backend=onnxruntime precision=fp32
   vda vda_bf16 backend=torch precision=bf16
   if [ -n "$published" ]; then
     (cd "$published" && timed published python run.py --input_video "$clip" --output_dir "$work/out_published" \
@@ -79,8 +81,8 @@ for line in open(sys.argv[1]):
     runs.setdefault(name, []).append({k: float(v) for k, v in re.findall(r"(\w+)=([\d.]+)", rest)})
 med = {n: {k: statistics.median(r[k] for r in rs) for k in ("wall_s", "sys_s", "user_s", "peak_mib")} for n, rs in runs.items()}
 base = med["vda_torch"]
-print(f"{'run':14s} {'wall s':>8s} {'user s':>8s} {'sys s':>7s} {'peak MiB':>9s} {'faster than torch':>18s} {'peak vs torch':>14s}")
+print(f"{'run':16s} {'wall s':>8s} {'user s':>8s} {'sys s':>7s} {'peak MiB':>9s} {'faster than torch':>18s} {'peak vs torch':>14s}")
 for name, m in med.items():
-    print(f"{name:14s} {m['wall_s']:8.1f} {m['user_s']:8.1f} {m['sys_s']:7.1f} {m['peak_mib']:9.0f} "
+    print(f"{name:16s} {m['wall_s']:8.1f} {m['user_s']:8.1f} {m['sys_s']:7.1f} {m['peak_mib']:9.0f} "
           f"{base['wall_s'] / m['wall_s']:17.2f}x {m['peak_mib'] / base['peak_mib']:13.2f}x")
 PY
