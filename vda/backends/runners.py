@@ -26,9 +26,9 @@ from vda.model.video_depth_anything import Features, VideoDepthAnything, check_f
 from vda.runtime.precision import Precision
 
 # Frames per call of the encoder graph. A graph runtime keeps its activation buffers sized for the largest batch
-# it has run (for OpenVINO several hundred MiB at 32 frames of a 252-pixel input); the encoder's frames are
-# independent and its speed per frame is the same at 8 as at 32 on CPU, so windows are encoded in chunks.
-ENCODER_CHUNK = 8
+# it has run (OpenVINO, 252-pixel input: about 500 MiB at 32 frames, 180 at 8, 130 at 4); the encoder's frames are
+# independent and its CPU time per frame is the same at 4 as at 32, so windows are encoded in chunks.
+ENCODER_CHUNK = 4
 
 
 class Runner:
