@@ -24,7 +24,7 @@ def faults() -> int:
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the setting acts on glibc only")
 def test_reuse_stops_the_page_faults_of_freed_blocks_inside_its_scope_only():
     before = faults()  # glibc's default: each block mmapped and faulted in afresh (4 KiB pages: 16384 a block)
-    with allocator_scope(Allocator.reuse) as applied:
+    with allocator_scope(Allocator.auto) as applied:  # torch's own allocations: reuse
         inside = faults()
     after = faults()
     assert applied and before >= 20 * 32  # 32 faults a block even with 2 MiB pages
@@ -35,6 +35,9 @@ def test_reuse_stops_the_page_faults_of_freed_blocks_inside_its_scope_only():
 def test_system_changes_nothing_and_names_are_checked():
     with allocator_scope(Allocator.system) as applied:
         assert applied is False
+    with allocator_scope(Allocator.auto, own_runtime=True) as applied:  # a graph runtime keeps its own buffers
+        assert applied is False
+    assert Allocator.auto.resolve(own_runtime=False) is Allocator.reuse
     with pytest.raises(ValueError):
         with allocator_scope("jemalloc"):
             pass

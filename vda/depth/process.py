@@ -147,7 +147,7 @@ def process_video(
             with tqdm(
                 total=info.estimated_frames, unit="frame", desc=info.stem, disable=not output.progress, dynamic_ncols=True, leave=None
             ) as bar, Prefetcher(decoded, DECODE_AHEAD if ahead else 0, name="vda-decode") as frames, allocator_scope(
-                settings.allocator
+                settings.allocator, own_runtime=getattr(model, "foreign_memory", False)
             ):
                 for depth in engine.run(frames):
                     if first_depth_s is None:

@@ -31,8 +31,9 @@ class InferSettings:
     # A cut is a jump of the mean frame difference (thumbnails, 0..1) above the shot's recent level by this much.
     scene_threshold: float = DEFAULT_SCENE_THRESHOLD
     # Host memory during the model's loop: reuse keeps freed blocks for the next window (glibc: far less system
-    # time, a higher resident size while it runs); system: the C library's default (docs/performance.md).
-    allocator: Allocator = Allocator.reuse
+    # time, a higher resident size while it runs); system: the C library's default; auto: reuse where torch runs
+    # the network, system on a graph runtime (ONNX Runtime, OpenVINO: they keep their own buffers).
+    allocator: Allocator = Allocator.auto
     # Synchronise the device after every stage (exact per-stage split for profiling; stops copies overlapping
     # with compute); false: CUDA stages are timed with events, without a host synchronisation.
     sync_stages: bool = False

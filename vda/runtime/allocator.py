@@ -26,8 +26,16 @@ MAX_TRIM_THRESHOLD = 2**31 - 1  # mallopt takes an int
 
 
 class Allocator(str, enum.Enum):
+    auto = "auto"  # reuse where torch allocates the activations, system where a graph runtime holds its own
     reuse = "reuse"  # keep freed memory for the next window (glibc; the C library's default elsewhere)
     system = "system"  # the C library's default
+
+    def resolve(self, own_runtime: bool) -> "Allocator":
+        """``auto`` made concrete: a runtime that keeps its own activation buffers (ONNX Runtime, OpenVINO) does
+        not re-fault them, so keeping freed blocks would only add to its peak."""
+        if self is Allocator.auto:
+            return Allocator.system if own_runtime else Allocator.reuse
+        return self
 
 
 def _glibc() -> Optional[ctypes.CDLL]:
@@ -39,12 +47,13 @@ def _glibc() -> Optional[ctypes.CDLL]:
 
 
 @contextlib.contextmanager
-def allocator_scope(allocator: Allocator) -> Iterator[bool]:
-    """Run the block with ``allocator``; yields whether the setting took effect (``reuse`` on glibc).
+def allocator_scope(allocator: Allocator, own_runtime: bool = False) -> Iterator[bool]:
+    """Run the block with ``allocator`` (``auto``: see :meth:`Allocator.resolve`; ``own_runtime``: the model runs
+    on a runtime with its own memory); yields whether the setting took effect (``reuse`` on glibc).
 
     The setting is process-wide for the block's duration (other threads included).
     """
-    libc = _glibc() if Allocator(allocator) is Allocator.reuse else None
+    libc = _glibc() if Allocator(allocator).resolve(own_runtime) is Allocator.reuse else None
     if libc is None:
         yield False
         return

@@ -45,7 +45,7 @@ class PipelineScenarioConfig(ClipScenarioConfig):
     scene_cuts: bool = InferSettings.scene_cuts
     # The detector's threshold, as infer.scene_threshold.
     scene_threshold: float = InferSettings.scene_threshold
-    # Host memory during the model's loop, as infer.allocator (reuse or system).
+    # Host memory during the model's loop, as infer.allocator (auto, reuse or system).
     allocator: Allocator = InferSettings.allocator
     # Outputs written as run_infer.py does (timed as the "write" stage), deleted after the job.
     npz: bool = True
