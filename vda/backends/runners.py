@@ -31,6 +31,22 @@ from vda.runtime.precision import Precision
 ENCODER_CHUNK = 4
 
 
+@dataclass(frozen=True)
+class NetworkFacts:
+    """What a runner reports of its torch network, fixed when the runner is made (a graph runner keeps them when it
+    lets the network itself go)."""
+
+    device: torch.device
+    metric: bool
+    precision: Precision
+    encoder_name: str
+    token_dim: int  # D of the encoder's token maps
+
+    @classmethod
+    def of(cls, model: VideoDepthAnything) -> "NetworkFacts":
+        return cls(model.device, model.metric, model.precision, model.encoder_name, model.pretrained.cls_token.shape[-1])
+
+
 class Runner:
     """Base runner: the torch network run eagerly (backend ``torch``)."""
 
@@ -40,23 +56,24 @@ class Runner:
 
     def __init__(self, model: VideoDepthAnything) -> None:
         self.model = model
+        self.facts = NetworkFacts.of(model)
         self.build_s = 0.0
 
     @property
     def device(self) -> torch.device:
-        return self.model.device
+        return self.facts.device
 
     @property
     def metric(self) -> bool:
-        return self.model.metric
+        return self.facts.metric
 
     @property
     def precision(self) -> Precision:
-        return self.model.precision
+        return self.facts.precision
 
     @property
     def encoder_name(self) -> str:
-        return self.model.encoder_name
+        return self.facts.encoder_name
 
     @property
     def attention_name(self) -> str:
@@ -89,21 +106,6 @@ class Runner:
         return f"{type(self).__name__}({self.encoder_name}, {self.precision.value}, {self.device})"
 
 
-@dataclass(frozen=True)
-class NetworkFacts:
-    """What a graph runner reports of its torch network, kept when the network itself is let go."""
-
-    device: torch.device
-    metric: bool
-    precision: Precision
-    encoder_name: str
-    token_dim: int  # D of the encoder's token maps
-
-    @classmethod
-    def of(cls, model: VideoDepthAnything) -> "NetworkFacts":
-        return cls(model.device, model.metric, model.precision, model.encoder_name, model.pretrained.cls_token.shape[-1])
-
-
 class GraphRunner(Runner, abc.ABC):
     """Runs the encoder and head graphs built per network input size; subclasses say how to build and call.
 
@@ -118,25 +120,8 @@ class GraphRunner(Runner, abc.ABC):
     def __init__(self, model: VideoDepthAnything) -> None:
         super().__init__(model)
         self.graphs: dict[tuple[int, int], tuple] = {}  # patch grid -> (encoder, head)
-        self.facts = NetworkFacts.of(model)
         self._weights: Optional[str] = None  # digest of the network's weights, once hashed
         self._load: Optional[Callable[[], VideoDepthAnything]] = None
-
-    @property
-    def device(self) -> torch.device:
-        return self.facts.device
-
-    @property
-    def metric(self) -> bool:
-        return self.facts.metric
-
-    @property
-    def precision(self) -> Precision:
-        return self.facts.precision
-
-    @property
-    def encoder_name(self) -> str:
-        return self.facts.encoder_name
 
     def reload_with(self, load: Callable[[], VideoDepthAnything]) -> None:
         """``load()`` builds the same network again (same checkpoint): the runner may then let it go."""
