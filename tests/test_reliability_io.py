@@ -19,7 +19,7 @@ from vda.video.synthetic import synthetic_frames
 from vda.errors import OutputError, VideoError
 from vda.depth import WindowedDepth
 from vda.outputs.writers import check_existing
-from vda.video.reader import VideoReader, probe
+from vda.video.reader import DecodeTally, VideoReader, probe
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNT = 40
@@ -83,6 +83,14 @@ def test_file_cut_short_gives_the_frames_it_holds(tmp_path, container, kept, cap
     assert 0 < len(frames) < COUNT
     assert reader.frames_skipped == COUNT - len(frames)
     assert "file cut short" in caplog.records[-1].getMessage()
+
+
+def test_a_stream_whose_counted_frames_all_decoded_lost_none_whatever_its_timestamps_say():
+    # a real case: 70 frames, all decoded, every timestamp 0 and a duration of 70 frames -> the end "missing"
+    tally = DecodeTally(declared=70, packets=70, frames=70, rate=1050.0, end_time=70 / 1050, first_time=0.0, last_time=0.0)
+    assert tally.missing_tail == 69 and tally.frames_lost == 0 and not tally.truncated
+    tally.frames = 60  # ten of the counted frames did not decode: lost (timestamps may make it look like more)
+    assert tally.frames_lost >= 10 and tally.truncated
 
 
 def single_threaded_count(path: Path) -> int:

@@ -92,9 +92,10 @@ def process_video(
     (outputs that need a range fix it from the first frames instead of waiting for the end).
 
     ``settings``: an :class:`~vda.infer.config.InferSettings` (``input_size``, ``feature_cache``,
-    ``pipelined``, ``sync_stages``, ``allocator``: the host allocator while the model runs); ``output``: an :class:`~vda.outputs.formats.OutputConfig`. Pipelined (the default), frames
-    are decoded in a producer thread and the depth maps (appended to the scratch file) and the source copies are
-    written in consumer threads, behind bounded queues, so the model's thread waits only for frames it needs;
+    ``pipelined``, ``sync_stages``, ``allocator``: the host allocator while the model runs); ``output``: an
+    :class:`~vda.outputs.formats.OutputConfig`. Pipelined (the default), frames are decoded in a producer thread
+    and the depth maps (appended to the scratch file) and the source copies are written in consumer threads,
+    behind bounded queues, so the model's thread waits only for frames it needs;
     the ``decode`` and ``write`` stage seconds are then those threads' busy time. The second pass (npz, preview,
     png16 ...) runs after the last window, with a progress bar each; ``live`` writers (a running-range preview,
     a stream's depth video) take each final map as it is appended to the store instead.

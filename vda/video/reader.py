@@ -147,7 +147,7 @@ class DecodeTally:
         so is every frame period missing at the end (the largest of the counts, not their sum). When the end
         is missing, frames reordered behind the last decoded one (B-frames) are lost too, so the whole span
         from the first frame to the announced end counts."""
-        if self.declared and self.frames >= self.declared:  # every frame the container counts was decoded
+        if self.complete:
             return 0
         counted = max(self.declared, self.packets, self.frames + self.missing_tail)
         if self.missing_tail:
@@ -155,7 +155,14 @@ class DecodeTally:
         return counted - self.frames
 
     @property
+    def complete(self) -> bool:
+        """Every frame the container counts was decoded (its timestamps may still be wrong)."""
+        return 0 < self.declared <= self.frames
+
+    @property
     def truncated(self) -> bool:
+        if self.complete:
+            return False
         return self.cut_short or self.declared > self.packets or self.missing_tail > 0
 
 
