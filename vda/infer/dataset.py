@@ -399,11 +399,11 @@ class _Tracker:
     def finish(self, summary: Optional[DatasetSummary]) -> None:
         """End the own parent run with the counts (``summary`` None: interrupted); say where the runs are."""
         if self.own and summary is None:
-            self.store.client.set_terminated(self.parent, runs.KILLED)
+            runs.end_run(self.store, self.parent, runs.KILLED)
             return
         if self.own:
             runs.set_tags(self.store, self.parent, {f"videos.{status}": summary.count(status) for status in (DONE, SKIPPED, FAILED)})
-            self.store.client.set_terminated(self.parent, runs.FAILED if summary.failed else runs.FINISHED)
+            runs.end_run(self.store, self.parent, runs.FAILED if summary.failed else runs.FINISHED)
         if summary is not None:
             summary.where = where_logged(self.store, runs_url(self.store, tracked.INFER_VIEW, self.parent))
 

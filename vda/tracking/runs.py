@@ -23,7 +23,9 @@ from vda.errors import ConfigError
 from vda.runtime.signals import Interrupted
 from vda.tracking import client, worker
 from vda.tracking import tags as T
-from vda.tracking.client import FAILED, FINISHED, KILLED, create_run, log_artifacts, log_params, now_ms, reason_line, set_tags
+from vda.tracking.client import (
+    FAILED, FINISHED, KILLED, create_run, end_run, log_artifacts, log_params, now_ms, reason_line, set_tags,
+)
 from vda.tracking.store import ExperimentView, Store, tracking_uri
 from vda.tracking.vocabulary import rounded
 
@@ -81,7 +83,7 @@ def write(store: Store, record: RunRecord, parent: Optional[str] = None) -> str:
     log_artifacts(store, run_id, record.texts, record.artifacts)
     for child in record.children:
         write(store, child, run_id)
-    client.end_run(store, run_id, record.status, record.end_ms)
+    end_run(store, run_id, record.status, record.end_ms)
     return run_id
 
 
@@ -206,6 +208,7 @@ __all__ = [
     "config_params",
     "config_yaml",
     "create_run",
+    "end_run",
     "log_artifacts",
     "log_metrics",
     "log_params",

@@ -140,7 +140,7 @@ class SweepRun(Callback):
         name = sweep_name(swept_keys(list(config.hydra.overrides.task)), len(jobs))
         runs.set_tags(store, run_id, {**{f"{T.SWEEP_JOBS}{s}": n for s, n in counts.items()}, T.NOTE: note, T.RUN_NAME: name})
         runs.log_metrics(store, run_id, summary)
-        store.client.set_terminated(run_id, runs.FINISHED)
+        runs.end_run(store, run_id, runs.FINISHED)
         self.announce(where_logged(store, runs_url(store, self.view, run_id)))
 
     def attach(self, store: Store, run_id: str, sweep_dir: Path) -> str:
