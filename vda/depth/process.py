@@ -133,9 +133,10 @@ def process_video(
     live: list[OutputWriter] = []  # the writers that take the depth as it comes
     store: Optional[DepthStore] = None
     first_depth_s: Optional[float] = None
+    own_runtime = getattr(model, "foreign_memory", False)  # a graph runtime, with memory outside torch's
     started = time.perf_counter()
     try:
-        with MemoryTracker(model.device, other_runtimes=getattr(model, "foreign_memory", False)) as memory, write_errors(output_dir):
+        with MemoryTracker(model.device, other_runtimes=own_runtime) as memory, write_errors(output_dir):
             store = DepthStore(scratch, info.height, info.width)
             for name in enabled_formats(output):
                 fmt = OUTPUTS.get(name)
@@ -148,7 +149,7 @@ def process_video(
             with tqdm(
                 total=info.estimated_frames, unit="frame", desc=info.stem, disable=not output.progress, dynamic_ncols=True, leave=None
             ) as bar, Prefetcher(decoded, DECODE_AHEAD if ahead else 0, name="vda-decode") as frames, allocator_scope(
-                settings.allocator, own_runtime=getattr(model, "foreign_memory", False)
+                settings.allocator, own_runtime
             ):
                 for depth in engine.run(frames):
                     if first_depth_s is None:
