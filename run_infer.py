@@ -6,10 +6,12 @@ import hydra
 
 from vda.entry import one_line_errors
 from vda.config import to_object
+from vda.runtime.teardown import skip_final_collection
 from vda.infer.command import infer
 from vda.infer.config import register_configs
 
 register_configs()
+skip_final_collection()  # the process ends without the collector's pass over torch's objects
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="infer")

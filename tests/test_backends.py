@@ -105,6 +105,21 @@ def test_graph_backend_matches_torch_on_a_window(tiny_model, window, reference, 
     assert runner.attention_name == "math" and runner.encoder_name == "vits" and not runner.metric
 
 
+
+def test_openvino_loads_its_compiled_models_from_the_graph_entry(tiny_model, window):
+    """The first build compiles the IR and leaves OpenVINO's blobs in the entry's folder (the entry stays valid);
+    the next runner loads both graphs from them."""
+    patch_hw = (INPUT_HW[0] // 14, INPUT_HW[1] // 14)
+    first = backends.create("openvino", tiny_model)
+    with torch.inference_mode():
+        first(window)
+    files = vda.backends.export.cached_graphs(tiny_model, INPUT_HW, "openvino")
+    assert len(list((files.folder / vda.backends.openvino.COMPILED).iterdir())) >= 2
+    second = backends.create("openvino", tiny_model)
+    requests = second.build(patch_hw)
+    assert [r.get_compiled_model().get_property("LOADED_FROM_CACHE") for r in requests] == [True, True]
+
+
 @pytest.mark.parametrize("name", GRAPH_BACKENDS)
 def test_windowed_depth_through_a_backend_matches_torch(tiny_model, name):
     frames = list(synthetic_frames(40, 48, 64, seed=5))  # two windows

@@ -27,6 +27,7 @@ from vda.attention import AttentionOp, SdpaConfig, attention_problem, implementa
 from vda.backends import compile as compile_backend
 from vda.backends import onnxruntime as ort_backend
 from vda.backends import openvino as ov_backend
+from vda.backends.export import GraphFiles
 from vda.backends.onnxruntime import OnnxRuntimeRunner
 from vda.backends.openvino import OpenVinoRunner
 from vda.errors import BackendUnavailableError, ConfigError, DeviceUnavailableError
@@ -158,7 +159,7 @@ def test_openvino_refuses_a_precision_hint_the_hardware_ignores(monkeypatch, tmp
     frames = ops.parameter([1, 4], ov.Type.f32)
     path = tmp_path / "tiny.xml"
     ov.save_model(ov.Model([ops.relu(frames)], [frames]), str(path))
-    graphs = types.SimpleNamespace(encoder=path, head=path)
+    graphs = GraphFiles(tmp_path, path, path)
     monkeypatch.setattr(ov_backend, "cached_graphs", lambda *args, **kwargs: graphs)
     assert len(OpenVinoRunner(VideoDepthAnything("vits"), "CPU").build((2, 3))) == 2  # f32 is always honoured
     used = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "f16"})

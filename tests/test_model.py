@@ -1,6 +1,7 @@
 """The network: checkpoint layout, attention equivalence, temporal mixing, input checks."""
 
 import json
+import platform
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 from vda.errors import InputShapeError, NonFiniteOutputError
 from vda import build_model
 from vda.model import ENCODERS, VideoDepthAnything
+from vda.model.dinov2 import LayerScale
 from vda.weights import random_state_dict
 
 MANIFESTS = Path(__file__).parent / "data" / "checkpoint_keys"
@@ -135,3 +137,37 @@ def test_half_precision_close_to_fp32(precision, tolerance):
     half = build_model("vits", checkpoint="random", precision=precision)
     with torch.no_grad():
         assert rel_l2(half(x), reference(x)) < tolerance
+
+
+def test_fused_mlp_path_is_on_for_x86_and_equals_the_modules(model, monkeypatch):
+    """The encoder's MLP takes oneDNN's fused linear+GELU on x86 CPUs in float32 inference (every block of a
+    forward), gives the modules' numbers, and stays off where it does not apply."""
+    from vda.model import dinov2, fused
+
+    if platform.machine().lower() in ("x86_64", "amd64") and torch.backends.mkldnn.is_available():
+        assert fused.ONEDNN_LINEAR, "the fused path should be on for this x86 build"
+    torch.manual_seed(0)
+    mlp = dinov2.Mlp(64, 256)
+    x = torch.randn(3, 50, 64)
+    with torch.inference_mode():
+        assert fused.fused_applies(x) is fused.ONEDNN_LINEAR
+        plain = mlp.fc2(mlp.act(mlp.fc1(x)))
+        assert ((mlp(x) - plain).norm() / plain.norm()).item() < 1e-6
+        assert not fused.fused_applies(x.bfloat16())
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert not fused.fused_applies(x)
+    assert not fused.fused_applies(x)  # autograd on
+    calls = []
+    real = dinov2.linear_gelu_linear
+    monkeypatch.setattr(dinov2, "linear_gelu_linear", lambda *a: calls.append(1) or real(*a))
+    with torch.inference_mode():
+        model.encode(torch.rand(2, 3, 28, 28))
+    assert len(calls) == (len(model.pretrained.blocks) if fused.ONEDNN_LINEAR else 0)
+
+
+def test_layer_scale_adds_the_scaled_branch_in_one_pass():
+    torch.manual_seed(0)
+    scale = LayerScale(8)
+    scale.gamma.data = torch.randn(8)
+    residual, branch = torch.randn(4, 8), torch.randn(4, 8)
+    assert torch.allclose(scale(residual, branch), residual + branch * scale.gamma, rtol=1e-6, atol=1e-7)

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 
 from vda.bench.config import bench_config
 from vda.bench.scenarios import run_scenario
+from vda.runtime.teardown import skip_final_collection
 
 
 def main(argv: list[str]) -> int:
@@ -30,4 +31,5 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    skip_final_collection()
     sys.exit(main(sys.argv[1:]))

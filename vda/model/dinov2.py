@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vda.attention import AttentionOp
+from vda.model.fused import fused_applies, linear_gelu_linear
 
 PATCH_SIZE = 14
 PRETRAIN_GRID = 37  # the table is built for 518 x 518 = 37 x 37 patches
@@ -47,6 +48,8 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden_dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if fused_applies(x):
+            return linear_gelu_linear(x, self.fc1, self.fc2)
         return self.fc2(self.act(self.fc1(x)))
 
 
@@ -55,8 +58,9 @@ class LayerScale(nn.Module):
         super().__init__()
         self.gamma = nn.Parameter(torch.full((dim,), 1e-5))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.gamma
+    def forward(self, residual: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """``residual + x * gamma``, in one pass over the tokens."""
+        return torch.addcmul(residual, x, self.gamma)
 
 
 class Block(nn.Module):
@@ -72,8 +76,8 @@ class Block(nn.Module):
         self.ls2 = LayerScale(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.ls1(self.attn(self.norm1(x)))
-        return x + self.ls2(self.mlp(self.norm2(x)))
+        x = self.ls1(x, self.attn(self.norm1(x)))
+        return self.ls2(x, self.mlp(self.norm2(x)))
 
 
 class DinoVisionTransformer(nn.Module):
