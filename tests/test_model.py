@@ -171,3 +171,15 @@ def test_layer_scale_adds_the_scaled_branch_in_one_pass():
     scale.gamma.data = torch.randn(8)
     residual, branch = torch.randn(4, 8), torch.randn(4, 8)
     assert torch.allclose(scale(residual, branch), residual + branch * scale.gamma, rtol=1e-6, atol=1e-7)
+
+
+def test_decode_of_the_first_slots_equals_the_whole_windows(model):
+    """``slots=k`` gives the first k maps of each window the full decode gives (two windows in a batch)."""
+    x = frames(t=6, seed=2).expand(2, -1, -1, -1, -1).contiguous()
+    x[1] = x[1].flip(0)
+    with torch.inference_mode():
+        features = model.encode(x.flatten(0, 1))
+        whole = model.decode(features, 2, 6, (3, 4))
+        first = model.decode(features, 2, 6, (3, 4), slots=4)
+    assert first.shape == (2, 4, 42, 56)
+    assert rel_l2(first, whole[:, :4]) < 1e-5  # float32 rounding: other batch sizes in the per-frame stages

@@ -231,6 +231,31 @@ def test_engine_matches_reference_and_encodes_each_frame_once(tiny_model, length
     assert rel_l2(cached, uncached) <= 1e-5
 
 
+
+LAST_WINDOW_LENGTHS = [1, 2, 3, 12, 21, 22, 23, 24, 25, 31, 32, 33, 43, 44, 45, 46, 53, 54, 55, 66, 67, 70, 88, 89]
+
+
+def test_last_window_decodes_only_the_slots_the_output_uses(monkeypatch):
+    """The last window's head runs for its used slots only (vda.depth.windows.used_slots), and the depth of every
+    length is bit for bit what decoding all 32 slots gives (no_model: depth a function of each frame alone)."""
+    from vda.bench.no_model import NoModel
+    import vda.depth.engine as engine_module
+
+    frames = list(synthetic_frames(max(LAST_WINDOW_LENGTHS), 28, 28, seed=4))
+    for length in LAST_WINDOW_LENGTHS:
+        seen = []
+        model = NoModel()
+        decode = model.decode
+        model.decode = lambda *args, slots=None: seen.append(slots) or decode(*args, slots=slots)
+        fewer = torch.cat(list(WindowedDepth(model, input_size=28).run(iter(frames[:length]))))
+        with monkeypatch.context() as patch:
+            patch.setattr(engine_module, "used_slots", lambda start, length: 32)
+            every = torch.cat(list(WindowedDepth(NoModel(), input_size=28).run(iter(frames[:length]))))
+        assert fewer.shape[0] == length and torch.equal(fewer, every), length
+        last_start = window_starts(length)[-1]
+        assert seen == [32] * (len(seen) - 1) + [max(2, length - last_start)], length
+
+
 def test_engine_streams_before_reading_the_whole_video(tiny_model):
     consumed = []
 

@@ -135,11 +135,11 @@ def test_degenerate_window_is_aligned_with_scale_one_and_warned_once(second, cap
 def oom_once(model, monkeypatch, calls):
     decode = model.decode
 
-    def flaky(*args):
+    def flaky(*args, **options):
         calls.append(model.head.micro_batch)
         if len(calls) == 1:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return decode(*args)
+        return decode(*args, **options)
 
     monkeypatch.setattr(model, "decode", flaky)
 
@@ -159,7 +159,7 @@ def test_oom_in_the_head_is_retried_with_micro_batch_one(random_checkpoint, monk
 def test_oom_after_the_retry_names_the_options(random_checkpoint, monkeypatch):
     model = build_model("vits", checkpoint=random_checkpoint)
 
-    def always(*args):
+    def always(*args, **options):
         raise RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)")
 
     monkeypatch.setattr(model, "decode", always)

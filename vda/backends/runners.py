@@ -1,7 +1,8 @@
 """Runners: a built torch network behind one runtime, with the interface the offline engine uses.
 
 Every runner offers ``encode(frames [N, 3, H, W]) -> 4 token maps``, ``decode(features, batch, frames,
-patch_hw) -> depth [B, T, H, W] float32``, ``forward``/``__call__`` on ``[B, T, 3, H, W]`` and the attributes
+patch_hw, slots=None) -> depth [B, T, H, W] float32`` (with ``slots``: the first ``slots`` maps of each window),
+``forward``/``__call__`` on ``[B, T, 3, H, W]`` and the attributes
 ``device``, ``metric``, ``precision``, ``encoder_name``, ``attention_name``, so that
 :class:`vda.depth.WindowedDepth` takes one unchanged. Graph runners build their graphs on the first call
 at a new network input size; ``build_s`` accumulates the seconds spent building (export, conversion,
@@ -197,9 +198,10 @@ class GraphRunner(Runner, abc.ABC):
     def decode(self, features: Features, batch: int, frames: int, patch_hw: tuple[int, int], **options) -> torch.Tensor:
         """Token maps [B*T, ph*pw, D] (b-major) -> depth [B, T, ph*14, pw*14] float32; T must be the window.
 
-        ``stream=`` (one frame at a time) cannot run on graphs; ``precision=`` only at the runner's precision.
+        ``stream=`` (one frame at a time) cannot run on graphs; ``precision=`` only at the runner's precision;
+        ``slots=`` keeps the first maps of each window (the graph computes the whole window).
         """
-        stream, precision = options.pop("stream", None), options.pop("precision", None)
+        stream, precision, slots = options.pop("stream", None), options.pop("precision", None), options.pop("slots", None)
         if options:
             raise TypeError(f"decode() got unexpected options {sorted(options)}")
         if stream is not None:
@@ -215,7 +217,7 @@ class GraphRunner(Runner, abc.ABC):
             )
         _, head = self._graphs_for(tuple(patch_hw))
         depth = torch.stack([self.run_head(head, tuple(f[b * frames : (b + 1) * frames] for f in features))
-                             for b in range(batch)])  # [B, T, H, W]
+                             for b in range(batch)])[:, :slots]  # [B, T (or slots), H, W]
         if not torch.isfinite(depth).all():
             raise NonFiniteOutputError(
                 f"backend={self.backend} produced NaN/inf depth in {self.precision.value}; run with precision=fp32"

@@ -11,6 +11,8 @@ second measure decoding, preprocessing, alignment and writing only.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 from torch import nn
 
@@ -38,12 +40,14 @@ class NoModel(nn.Module):
         """Frames [N, 3, H, W] -> (channel means [N, H, W],)."""
         return (frames.float().mean(dim=1),)
 
-    def decode(self, features: Features, batch: int, frames: int, patch_hw: tuple[int, int]) -> torch.Tensor:
-        """(channel means [B*T, H, W],) -> depth [B, T, ph*14, pw*14], float32, > 0."""
+    def decode(
+        self, features: Features, batch: int, frames: int, patch_hw: tuple[int, int], slots: Optional[int] = None
+    ) -> torch.Tensor:
+        """(channel means [B*T, H, W],) -> depth [B, T (or the first ``slots``), ph*14, pw*14], float32, > 0."""
         means = features[0]
         if means.shape[1:] != (patch_hw[0] * PATCH_SIZE, patch_hw[1] * PATCH_SIZE):
             raise ValueError(f"no_model features of shape {tuple(means.shape)} do not match patch grid {patch_hw}")
-        return (means.abs() + 0.1).unflatten(0, (batch, frames))
+        return (means.abs() + 0.1).unflatten(0, (batch, frames))[:, :slots]
 
 
 __all__ = ["NoModel"]

@@ -26,7 +26,7 @@ from vda.errors import NonFiniteOutputError, VideoError
 from vda.depth.align import WindowAligner
 from vda.depth.preprocess import Preprocessor
 from vda.depth.settings import InferSettings
-from vda.depth.windows import KEYFRAMES, STRIDE, WINDOW, window_slots
+from vda.depth.windows import KEYFRAMES, STRIDE, WINDOW, used_slots, window_slots
 from vda.runtime.oom import OOMGuard
 from vda.runtime.precision import Precision
 from vda.runtime.timing import StageTimes
@@ -139,7 +139,8 @@ class WindowedDepth:
         self.stats.encoded_frames += len(frames)
         return features
 
-    def _window_depth(self, content: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    def _window_depth(self, content: tuple[torch.Tensor, ...], slots: int) -> torch.Tensor:
+        """Depth [slots, h, w] of the window's first ``slots`` slots (the rest is not used)."""
         if self.feature_cache:
             features = content
         else:
@@ -149,12 +150,13 @@ class WindowedDepth:
         patch_hw = self.preprocessor.patch_hw
         with self._stage("head"), torch.inference_mode():
             try:
-                depth = self.oom.call(self.model.decode, features, 1, WINDOW, patch_hw)
+                decode = functools.partial(self.model.decode, slots=slots)
+                depth = self.oom.call(decode, features, 1, WINDOW, patch_hw)
             except NonFiniteOutputError:
                 if self.model.precision is Precision.fp32:
                     raise
                 fell_back = True
-                fp32_decode = functools.partial(self.model.decode, precision=Precision.fp32)
+                fp32_decode = functools.partial(self.model.decode, precision=Precision.fp32, slots=slots)
                 depth = self.oom.call(fp32_decode, features, 1, WINDOW, patch_hw)
         if fell_back:
             if self.stats.fp32_fallback_windows == 0:
@@ -213,9 +215,13 @@ class WindowedDepth:
             if pending:
                 bank.add(range(decoded - len(pending), decoded), self._new_rows(pending))
                 pending = []
-            depth = self._window_depth(bank.gather(sources))
+            slots = used_slots(start, decoded if eof else None)  # fewer in the last window
+            depth = self._window_depth(bank.gather(sources), slots)
             with self.times.stage("align"), torch.inference_mode():
-                final = aligner.push(self._to_frame_size(depth, frame_hw))
+                maps = self._to_frame_size(depth, frame_hw)
+                if slots < WINDOW:  # slots past the video's end: the aligner's output drops them
+                    maps = torch.cat([maps, maps.new_zeros(WINDOW - slots, *frame_hw)])
+                final = aligner.push(maps)
             if eof:
                 final = final[: decoded - emitted]
             emitted += len(final)

@@ -44,6 +44,19 @@ def window_slots(start: int, previous: Optional[Sequence[int]]) -> list[int]:
     return slots
 
 
+def used_slots(start: int, length: Optional[int]) -> int:
+    """How many leading slots of the window at ``start`` have depth the algorithm uses, for a ``length``-frame
+    video (None: not known yet, so not the last window).
+
+    Every slot of a window another follows. In the last one, slot ``j >= ALIGN_SLOTS`` holds frame ``start + j``
+    (the layout :func:`window_slots` gives) and is used only for a frame of the video; the first ``ALIGN_SLOTS``
+    are always used (they fit the window's scale and shift).
+    """
+    if length is None or start + STRIDE < length:
+        return WINDOW
+    return min(WINDOW, max(ALIGN_SLOTS, length - start))
+
+
 @dataclass(frozen=True)
 class WindowPlan:
     """Every window of a ``length``-frame video, as indices of decoded frames (padding copies clamped)."""
@@ -83,6 +96,7 @@ __all__ = [
     "WindowPlan",
     "padding",
     "plan_windows",
+    "used_slots",
     "window_slots",
     "window_starts",
 ]

@@ -100,15 +100,25 @@ class DPTHeadTemporal(nn.Module):
         frames: int,
         patch_hw: tuple[int, int],
         stream: Optional[StreamCache] = None,
+        slots: Optional[int] = None,
     ) -> torch.Tensor:
         """Token maps, each [B*T, ph*pw, D] -> depth [B*T, 1, ph*14, pw*14] (before the final resize).
 
         With ``stream`` the input is one new frame (B = T = 1) of a stream and the temporal blocks attend over
         the frames held in ``stream`` (the caller brackets the call with ``stream.begin`` / ``stream.end``).
+        With ``slots`` only the first ``slots`` frames of each window get depth, [B*slots, 1, ...]: the temporal
+        modules still see every frame; the stages after them, per frame and most of the head's work, run for the
+        kept frames only.
         """
         ph, pw = patch_hw
+        kept = None
+        if slots is not None and slots < frames:
+            windows = tokens[0].shape[0] // frames
+            kept = torch.cat([torch.arange(slots) + b * frames for b in range(windows)]).to(tokens[0].device)
         layers = []
         for i, x in enumerate(tokens):
+            if kept is not None and i < 2:  # layers 1 and 2 feed only the per-frame stages
+                x = x.index_select(0, kept)
             x = x.transpose(1, 2).reshape(x.shape[0], x.shape[-1], ph, pw)  # [B*T, D, ph, pw]
             layers.append(self.resize_layers[i](self.projects[i](x)))
         layer_1, layer_2, layer_3, layer_4 = layers
@@ -123,6 +133,8 @@ class DPTHeadTemporal(nn.Module):
         path_4 = self._temporal(2, path_4, frames, stream)
         path_3 = s.refinenet3(path_4, layer_3_rn, size=layer_2_rn.shape[2:])
         path_3 = self._temporal(3, path_3, frames, stream)
+        if kept is not None:
+            path_3 = path_3.index_select(0, kept)  # [B*slots, C, h, w]
 
         out_size = (ph * PATCH_SIZE, pw * PATCH_SIZE)
         chunks = []

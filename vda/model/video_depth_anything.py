@@ -91,12 +91,15 @@ class VideoDepthAnything(nn.Module):
         *,
         stream: Optional[StreamCache] = None,
         precision: Precision | None = None,
+        slots: Optional[int] = None,
     ) -> torch.Tensor:
         """Token maps [B*T, ph*pw, D] (b-major) -> depth [B, T, ph*14, pw*14], float32.
 
         With ``stream`` the features are the next frame of a stream (B = T = 1): the temporal blocks attend
         over the frames ``stream`` holds (the streaming rule) and ``stream`` moves on to the next frame.
-        ``precision`` overrides the model's for this call. Raises :class:`NonFiniteOutputError` on NaN/inf.
+        ``precision`` overrides the model's for this call. ``slots`` keeps the depth of the first ``slots``
+        frames of each window only, [B, slots, ...] (what the offline algorithm uses of its last window), the
+        same maps for a fraction of the work. Raises :class:`NonFiniteOutputError` on NaN/inf.
         """
         check_window_length(frames)
         if stream is not None and batch * frames != 1:
@@ -106,9 +109,9 @@ class VideoDepthAnything(nn.Module):
         with autocast(features[0].device, precision):
             if stream is not None:
                 stream.begin(features[0].device)
-            depth = self.head(features, frames, patch_hw, stream)  # [B*T, 1, H, W]
+            depth = self.head(features, frames, patch_hw, stream, slots)  # [B*T, 1, H, W]
         depth = F.relu(F.interpolate(depth.float(), size=(height, width), mode="bilinear", align_corners=True))
-        depth = depth.squeeze(1).unflatten(0, (batch, frames))  # [B, T, H, W]
+        depth = depth.squeeze(1).unflatten(0, (batch, -1))  # [B, T (or slots), H, W]
         if not torch.isfinite(depth).all():
             if precision in (Precision.fp16, Precision.bf16):
                 hint = "(half-precision overflow); run with precision=fp32"
