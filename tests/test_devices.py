@@ -208,6 +208,6 @@ def test_every_device_record_is_complete(name):
     facts = device_mod.DEVICES.get(name)
     assert isinstance(facts, device_mod.DeviceFacts)
     assert resolve_precision("auto", torch.device(name)).value == DOCUMENTED_AUTO_PRECISION[name]
-    assert "auto" in facts.sdpa_kernels and len(facts.bench_window) == 3
+    assert "auto" in facts.attention_kernels and len(facts.bench_window) == 3
     reason = facts.unavailable()
     assert reason is None or f"device={name}" in reason

@@ -124,8 +124,8 @@ def _sdpa_problem(device: torch.device, precision: str, options: SdpaConfig) -> 
     if kernel not in SDPA_KERNELS:
         raise ConfigError(f"unknown attention.kernel {kernel!r}; choose one of {', '.join(SDPA_KERNELS)}")
     f = facts(device)
-    if kernel not in f.sdpa_kernels:
-        return f"attention.kernel={kernel} is not available on {device.type}; choose one of {', '.join(f.sdpa_kernels)}"
+    if kernel not in f.attention_kernels:
+        return f"attention.kernel={kernel} is not available on {device.type}; choose one of {', '.join(f.attention_kernels)}"
     problem = f.sdpa_kernel_problem(device, kernel, precision)
     if problem is None and kernel not in ("auto", "math"):
         problem = f.fused_attention_problem(device, precision)

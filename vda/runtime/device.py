@@ -161,8 +161,8 @@ class DeviceFacts:
     device type overrides what differs."""
 
     auto_precision = "fp32"
-    # SDPA kernels on offer.
-    sdpa_kernels: tuple[str, ...] = ("auto", "math")
+    # SDPA kernels on offer: the values attention.kernel takes.
+    attention_kernels: tuple[str, ...] = ("auto", "math")
     stopwatch: type[Stopwatch] = Stopwatch
     memory: type[MemoryCounters] = MemoryCounters
     # Host->device copies may be asynchronous (from pinned memory).
@@ -237,7 +237,7 @@ def _capability_text(device: torch.device) -> str:
 
 class CudaFacts(DeviceFacts):
     auto_precision = "fp16"
-    sdpa_kernels = ("auto", "flash", "efficient", "math", "cudnn")
+    attention_kernels = ("auto", "flash", "efficient", "math", "cudnn")
     sdpa_half_only_kernels = ("flash", "cudnn")
     stopwatch = CudaEventStopwatch
     memory = CudaMemoryCounters
@@ -345,7 +345,7 @@ class MpsFacts(DeviceFacts):
 
 
 class CpuFacts(DeviceFacts):
-    sdpa_kernels = ("auto", "flash", "math")
+    attention_kernels = ("auto", "flash", "math")
     bench_window = (8, 196, 196)
     bench_input_size = 196
 
