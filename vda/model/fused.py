@@ -29,9 +29,8 @@ def fused_applies(x: torch.Tensor) -> bool:
         and x.dtype == torch.float32
         and not torch.is_grad_enabled()
         and not torch.is_autocast_enabled("cpu")
-        and not torch.compiler.is_compiling()
+        and not torch.compiler.is_compiling()  # torch.compile, torch.export and so the ONNX export
         and not torch.jit.is_tracing()
-        and not torch.onnx.is_in_onnx_export()
     )
 
 
