@@ -2,7 +2,12 @@
 
 import sys
 
-import hydra
+if __name__ == "__main__":  # before torch's import: MLflow's, in the tracking child, runs beside it
+    from vda.tracking.early import start_early
+
+    start_early(sys.argv[1:])
+
+import hydra  # noqa: E402 (the early start above comes first)
 
 from vda.entry import one_line_errors
 from vda.config import to_object

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -28,7 +29,7 @@ from vda.config import to_object
 from vda.errors import VDAError
 from vda.infer.single import run_inference
 from vda.infer.config import register_configs as register_infer
-from vda.tracking import runs, worker
+from vda.tracking import early, runs, worker
 from vda.tracking import tags as T
 from vda.tracking.environment import cpu_model
 from vda.tracking.store import open_store
@@ -205,6 +206,55 @@ def test_the_run_process_creates_nothing_before_open_and_stops_after_a_refused_o
     worker.serve([json.dumps(request) for request in requests], replies)
     (reply,) = [json.loads(line) for line in replies.getvalue().splitlines()]  # nothing read after the refusal
     assert reply["error"].startswith("cannot use the MLflow store nosuchscheme://store (") and "\n" not in reply["error"]
+
+
+
+def test_the_command_line_decides_whether_the_child_starts_early(monkeypatch, tmp_path):
+    """run_infer.py starts the child before torch's import unless its arguments turn tracking off or only print;
+    the early ``prepare`` names the store the arguments (or $MLFLOW_TRACKING_URI) name."""
+    started = []
+
+    class Child:
+        def __init__(self):
+            self.stdin = io.StringIO()
+            started.append(self)
+
+    monkeypatch.setattr(early, "start_worker", Child)
+    monkeypatch.setattr(early.atexit, "register", lambda fn: None)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    for argv in (["--help"], ["input=a.mp4", "mlflow.enabled=false"], ["mlflow.enabled=False"], ["++mlflow.enabled=0"],
+                 ["-c", "job"]):
+        early.start_early(argv)
+        assert early.take() is None, argv
+    for argv, uri in (([f"input={tmp_path}"], early.tracking_uri(None)),
+                      (["mlflow.tracking_uri=sqlite:////tmp/a.db"], "sqlite:////tmp/a.db"),
+                      (["-m", "encoder=vits,vitb"], early.tracking_uri(None))):
+        early.start_early(argv)
+        child = early.take()
+        assert child is started[-1] and json.loads(child.stdin.getvalue()) == {"op": "prepare", "uri": uri}, argv
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "sqlite:////tmp/env.db")
+    early.start_early([])
+    assert json.loads(early.take().stdin.getvalue())["uri"] == "sqlite:////tmp/env.db"
+
+
+def test_the_first_live_run_takes_the_early_child(mlflow_uri, monkeypatch):
+    monkeypatch.setattr(early, "_early", None)
+    early.start_early([f"mlflow.tracking_uri={mlflow_uri}"])
+    pid = early._early.pid
+    with runs.LiveRun(SimpleNamespace(tracking_uri=mlflow_uri, experiment="early"), INFER_VIEW) as run:
+        assert run._process.pid == pid and early.take() is None
+        run.open("early", {"input": "clip.mp4"}, {"device.resolved": "cpu"}, {"config.yaml": "a: 1\n"})
+        run_id = run.wait()
+    assert MlflowClient(mlflow_uri).get_run(run_id).info.status == "FINISHED"
+
+
+def test_an_early_child_no_run_took_is_killed_at_exit_and_touched_nothing(tmp_path):
+    code = "from vda.tracking import early; early.start_early([]); print(early._early.pid, flush=True)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(out.stdout), 0)
+    assert list(tmp_path.iterdir()) == []
 
 
 class GoneReader(io.StringIO):

@@ -11,9 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -21,15 +18,13 @@ from typing import Any, Optional, Sequence
 from vda.config import flatten, to_plain_dict
 from vda.errors import ConfigError
 from vda.runtime.signals import Interrupted
-from vda.tracking import client, worker
+from vda.tracking import client, early, worker
 from vda.tracking import tags as T
 from vda.tracking.client import (
     FAILED, FINISHED, KILLED, create_run, end_run, log_artifacts, log_params, now_ms, reason_line, set_tags,
 )
 from vda.tracking.store import ExperimentView, Store, tracking_uri
 from vda.tracking.vocabulary import rounded
-
-ROOT = Path(__file__).resolve().parents[2]  # the checkout whose vda the child process imports
 
 
 def config_params(cfg: Any) -> dict[str, str]:
@@ -92,7 +87,8 @@ class LiveRun:
     MLflow, the child imports it and opens the store on another core while this one opens the video and loads the
     model, and this process's exit does not pay MLflow's teardown.
 
-    ``LiveRun(cfg.mlflow, view)`` starts the child as soon as the config is known; :meth:`open` sends the run (name,
+    ``LiveRun(cfg.mlflow, view)`` takes the child the entry script started early (:mod:`vda.tracking.early`), or
+    starts one as soon as the config is known; :meth:`open` sends the run (name,
     tags, params, text artifacts, parent), timed from the start; :meth:`wait` returns its id once it is open and
     raises the child's one-line :class:`ConfigError` otherwise (an unusable store: no run is created).
 
@@ -111,11 +107,11 @@ class LiveRun:
         self.where: Optional[str] = None  # the two lines a tracked command ends with (vda.tracking.ui.where_logged)
         self._opened = False
         self._pending: list[str] = []  # requests sent and not answered yet, oldest first
-        path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", worker.__name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-            env={**os.environ, "PYTHONPATH": path}, start_new_session=True,  # a Ctrl-C in the terminal is not for it
-        )
+        self._process = early.take()
+        if self._process is None:
+            self._process = early.start_worker()
+        else:
+            self._pending.append("prepare")  # the early one's, for the store the command line named
         self._send({"op": "prepare", "uri": self.uri})  # it imports MLflow meanwhile
 
     def open(
