@@ -59,8 +59,9 @@ class LayerScale(nn.Module):
         self.gamma = nn.Parameter(torch.full((dim,), 1e-5))
 
     def forward(self, residual: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """``residual + x * gamma``, in one pass over the tokens."""
-        return torch.addcmul(residual, x, self.gamma)
+        """``residual + x * gamma``, in one pass over the tokens (in the residual's float32 under autocast, as
+        the promotion of ``x * gamma`` gave)."""
+        return torch.addcmul(residual, x.to(residual.dtype), self.gamma)
 
 
 class Block(nn.Module):
