@@ -29,7 +29,7 @@ from vda.config import to_object
 from vda.errors import VDAError
 from vda.infer.single import run_inference
 from vda.infer.config import register_configs as register_infer
-from vda.tracking import early, runs, worker
+from vda.tracking import client, early, runs, worker
 from vda.tracking import tags as T
 from vda.tracking.environment import cpu_model
 from vda.tracking.store import open_store
@@ -165,7 +165,7 @@ def test_tracking_off_imports_neither_mlflow_nor_pandas():
 def open_request(uri: str, name: str) -> dict:
     return {"op": "open", "uri": uri, "experiment": "live-test", "view": dataclasses.asdict(INFER_VIEW), "name": name,
             "tags": {"input": "clip.mp4"}, "params": {"device.resolved": "cpu"}, "texts": {"config.yaml": "a: 1\n"},
-            "parent": None, "start_ms": runs.now_ms()}
+            "parent": None, "start_ms": client.now_ms()}
 
 
 def test_the_run_process_imports_no_torch_ignores_signals_and_ends_an_abandoned_run_killed(mlflow_uri, tmp_path):

@@ -16,7 +16,7 @@ from vda.bench.result import JobResult, Status
 from vda.errors import VDAError
 from vda.runtime.timing import STAGES
 from vda.runtime.signals import Interrupted
-from vda.tracking import runs
+from vda.tracking import client, runs
 from vda.tracking.store import open_store
 from vda.tracking.sweep import sweep_parent_run_id
 from vda.tracking.ui import runs_url, where_logged
@@ -58,11 +58,11 @@ def run_job(cfg: Any) -> JobOutcome:
     KILLED) and is raised again, so a sweep stops after this job with the finished ones kept.
     """
     workdir = _output_dir()
-    start_ms = runs.now_ms()
+    start_ms = client.now_ms()
     try:
         result = launch(cfg, workdir)
     except Interrupted as exc:
-        _record(cfg, JobResult(Status.killed, str(exc)).timed(start_ms, runs.now_ms()), workdir)
+        _record(cfg, JobResult(Status.killed, str(exc)).timed(start_ms, client.now_ms()), workdir)
         raise
     return JobOutcome(job_name(cfg, result), result, *_record(cfg, result, workdir))
 

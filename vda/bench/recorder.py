@@ -17,7 +17,7 @@ from typing import Any, Optional
 from vda.backends import BackendConfig
 from vda.bench.result import JobResult, Status
 from vda.config import to_plain_dict
-from vda.tracking import runs
+from vda.tracking import client, runs
 from vda.tracking import tags as T
 from vda.tracking.sweep import CONFIG_TAG
 from vda.tracking.views import BENCH_SUMMARY_METRICS as SUMMARY_METRICS
@@ -53,8 +53,8 @@ def job_name(cfg: Any, result: Optional[JobResult] = None) -> str:
 def run_status(status: Status) -> str:
     """MLflow's own run status: a job that could not run here is a finished measurement, a crash is not."""
     if status is Status.killed:
-        return runs.KILLED
-    return runs.FINISHED if status in (Status.ok, Status.unavailable) else runs.FAILED
+        return client.KILLED
+    return client.FINISHED if status in (Status.ok, Status.unavailable) else client.FAILED
 
 
 def _record(result: JobResult, name: str, params: dict[str, Any], tags: dict[str, Any]) -> runs.RunRecord:

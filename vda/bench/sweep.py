@@ -7,7 +7,7 @@ from pathlib import Path
 
 from vda.bench.recorder import BENCH_VIEW, SUMMARY_METRICS
 from vda.bench.report import markdown, rows_of_sweep, write_report
-from vda.tracking import runs
+from vda.tracking import client
 from vda.tracking.store import Store
 from vda.tracking.sweep import SweepRun
 
@@ -25,7 +25,7 @@ class BenchSweepRun(SweepRun):
             return ""
         out = sweep_dir / REPORT_DIR
         report = write_report(rows, out, f"sweep run {run_id} in `{store.uri}`")
-        runs.log_artifacts(store, run_id, {}, [report, *sorted(out.glob("*.png"))])
+        client.log_artifacts(store, run_id, {}, [report, *sorted(out.glob("*.png"))])
         pointer = f"\n\nThe full report, with its charts, is this run's artifact `{report.name}`."
         tables = markdown(rows, [], "this sweep").split("\n", 3)[-1]  # without its title and source lines
         return pointer + ("\n\n" + tables if len(tables) <= NOTE_REPORT_CHARS else "")

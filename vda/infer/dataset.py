@@ -38,7 +38,7 @@ from vda.infer.single import check_config, hydra_overrides, load_model
 from vda.outputs.formats import OUTPUTS, enabled_formats, output_bytes_per_frame, output_names
 from vda.outputs.writers import check_disk_space, check_output_dir, scratch_prefix, staged_prefix
 from vda.paths import resolve_path
-from vda.tracking import runs
+from vda.tracking import client, runs
 from vda.tracking import tags as T
 from vda.tracking.store import open_store
 from vda.tracking.sweep import sweep_parent_run_id
@@ -374,14 +374,14 @@ class _Tracker:
         self.parent = sweep_parent_run_id()
         if self.parent is None:
             tags = {T.KIND: DATASET_KIND, "input": self.cfg.input, T.OVERRIDES: self.overrides}
-            self.parent = runs.create_run(self.store, f"dataset {self.cfg.input}", tags, None, runs.now_ms())
+            self.parent = client.create_run(self.store, f"dataset {self.cfg.input}", tags, None, client.now_ms())
             self.own = True
 
     def log(self, outcome: VideoOutcome, runtime: Any) -> None:
         stem = Path(outcome.input).stem
         record = runs.RunRecord(
             name=tracked.run_name(stem, self.cfg, runtime),
-            status=runs.FINISHED if outcome.result is not None else runs.FAILED,
+            status=client.FINISHED if outcome.result is not None else client.FAILED,
             tags={**tracked.run_tags(self.cfg, runtime, self.overrides), "input": outcome.input,
                   T.STATUS: outcome.status, T.STATUS_REASON: outcome.error},
             params={**runs.config_params(self.cfg), **tracked.resolved_params(self.cfg, runtime)},
@@ -399,11 +399,11 @@ class _Tracker:
     def finish(self, summary: Optional[DatasetSummary]) -> None:
         """End the own parent run with the counts (``summary`` None: interrupted); say where the runs are."""
         if self.own and summary is None:
-            runs.end_run(self.store, self.parent, runs.KILLED)
+            client.end_run(self.store, self.parent, client.KILLED)
             return
         if self.own:
-            runs.set_tags(self.store, self.parent, {f"videos.{status}": summary.count(status) for status in (DONE, SKIPPED, FAILED)})
-            runs.end_run(self.store, self.parent, runs.FAILED if summary.failed else runs.FINISHED)
+            client.set_tags(self.store, self.parent, {f"videos.{status}": summary.count(status) for status in (DONE, SKIPPED, FAILED)})
+            client.end_run(self.store, self.parent, client.FAILED if summary.failed else client.FINISHED)
         if summary is not None:
             summary.where = where_logged(self.store, runs_url(self.store, tracked.INFER_VIEW, self.parent))
 

@@ -21,7 +21,7 @@ from vda.runtime.signals import Interrupted
 from vda.tracking import client, early, worker
 from vda.tracking import tags as T
 from vda.tracking.client import (
-    FAILED, FINISHED, KILLED, create_run, end_run, log_artifacts, log_params, now_ms, reason_line, set_tags,
+    FAILED, FINISHED, KILLED, create_run, end_run, log_artifacts, log_params, now_ms, reason_line,
 )
 from vda.tracking.store import ExperimentView, Store, tracking_uri
 from vda.tracking.vocabulary import rounded
@@ -195,22 +195,4 @@ class LiveRun:
         self._process.wait()  # it exits as soon as the run has ended
 
 
-__all__ = [
-    "FAILED",
-    "FINISHED",
-    "KILLED",
-    "LiveRun",
-    "RunRecord",
-    "config_params",
-    "config_yaml",
-    "create_run",
-    "end_run",
-    "log_artifacts",
-    "log_metrics",
-    "log_params",
-    "now_ms",
-    "reason_line",
-    "rounded_metrics",
-    "set_tags",
-    "write",
-]
+__all__ = ["LiveRun", "RunRecord", "config_params", "config_yaml", "log_metrics", "rounded_metrics", "write"]

@@ -21,7 +21,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from vda.tracking import runs
+from vda.tracking import client, runs
 from vda.tracking import tags as T
 from vda.tracking.environment import environment_tags
 from vda.tracking.store import ExperimentView, Store, open_store
@@ -117,7 +117,7 @@ class SweepRun(Callback):
             T.OVERRIDES: " ".join(overrides),
             "sweep.dir": str(sweep_dir.resolve()),
         }
-        run_id = runs.create_run(store, sweep_name(swept_keys(overrides)), tags, None, runs.now_ms())
+        run_id = client.create_run(store, sweep_name(swept_keys(overrides)), tags, None, client.now_ms())
         (sweep_dir / PARENT_RUN_FILE).write_text(run_id)
         logger.info("MLflow parent run %s for the sweep in %s", run_id, sweep_dir)
 
@@ -138,9 +138,9 @@ class SweepRun(Callback):
         note, summary = summarise(jobs, self.summary_metrics)
         note += self.attach(store, run_id, sweep_dir)
         name = sweep_name(swept_keys(list(config.hydra.overrides.task)), len(jobs))
-        runs.set_tags(store, run_id, {**{f"{T.SWEEP_JOBS}{s}": n for s, n in counts.items()}, T.NOTE: note, T.RUN_NAME: name})
+        client.set_tags(store, run_id, {**{f"{T.SWEEP_JOBS}{s}": n for s, n in counts.items()}, T.NOTE: note, T.RUN_NAME: name})
         runs.log_metrics(store, run_id, summary)
-        runs.end_run(store, run_id, runs.FINISHED)
+        client.end_run(store, run_id, client.FINISHED)
         self.announce(where_logged(store, runs_url(store, self.view, run_id)))
 
     def attach(self, store: Store, run_id: str, sweep_dir: Path) -> str:
