@@ -44,11 +44,6 @@ def start_worker() -> subprocess.Popen:
     )
 
 
-def prepare_request(uri: str) -> str:
-    """The ``prepare`` request line: import MLflow and the modules of ``uri``'s kind of store."""
-    return json.dumps({"op": "prepare", "uri": uri}) + "\n"
-
-
 def start_early(argv: Sequence[str]) -> None:
     """Start the child and its ``prepare`` now, unless ``argv`` (the command line's arguments) turns tracking off
     or only prints."""
@@ -57,7 +52,7 @@ def start_early(argv: Sequence[str]) -> None:
         return
     named = [m.group(1) for m in map(TRACKING_URI.match, argv) if m and m.group(1) not in ("null", "")]
     _early = start_worker()
-    _early.stdin.write(prepare_request(tracking_uri(named[-1] if named else None)))
+    _early.stdin.write(json.dumps({"op": "prepare", "uri": tracking_uri(named[-1] if named else None)}) + "\n")
     _early.stdin.flush()
     atexit.register(_kill_unused)
 
@@ -76,4 +71,4 @@ def _kill_unused() -> None:
         child.wait()
 
 
-__all__ = ["start_early", "start_worker", "take", "prepare_request"]
+__all__ = ["start_early", "start_worker", "take"]
